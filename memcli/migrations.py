@@ -1,0 +1,85 @@
+"""Append-only schema migrations (sqlite_utils.Migrations). Never edit one that has shipped."""
+
+from __future__ import annotations
+
+from sqlite_utils import Migrations
+
+migrations = Migrations("memcli")
+
+
+def _run(db, script: str) -> None:
+    """Run statements one by one (executescript would COMMIT the migration's transaction)."""
+    for stmt in script.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+@migrations()
+def m001_core(db):
+    _run(db, """
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE IF NOT EXISTS conversations (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            title TEXT,
+            created_at TEXT,
+            updated_at TEXT,
+            path TEXT,
+            meta TEXT,
+            UNIQUE (source, external_id)
+        );
+        CREATE TABLE IF NOT EXISTS items (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            title TEXT,
+            role TEXT,
+            created_at TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,
+            position INTEGER,
+            source TEXT NOT NULL,
+            external_id TEXT,
+            path TEXT,
+            heading TEXT,
+            key TEXT UNIQUE,
+            content_hash TEXT,
+            importance REAL NOT NULL DEFAULT 0.5,
+            access_count INTEGER NOT NULL DEFAULT 0,
+            last_accessed TEXT,
+            valid_from TEXT,
+            valid_to TEXT,
+            superseded_by INTEGER REFERENCES items(id) ON DELETE SET NULL,
+            meta TEXT
+        );
+        CREATE INDEX IF NOT EXISTS items_conversation ON items (conversation_id, position);
+        CREATE INDEX IF NOT EXISTS items_kind_created ON items (kind, created_at);
+        CREATE INDEX IF NOT EXISTS items_created ON items (created_at);
+        CREATE INDEX IF NOT EXISTS items_hash ON items (content_hash);
+        CREATE TABLE IF NOT EXISTS item_tags (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (item_id, tag)
+        );
+        CREATE INDEX IF NOT EXISTS item_tags_tag ON item_tags (tag);
+        CREATE TABLE IF NOT EXISTS links (
+            src_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            dst_id INTEGER REFERENCES items(id) ON DELETE CASCADE,
+            target TEXT NOT NULL DEFAULT '',
+            type TEXT NOT NULL DEFAULT 'related',
+            reason TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (src_id, target, type)
+        );
+        CREATE INDEX IF NOT EXISTS links_dst ON links (dst_id);
+        CREATE TABLE IF NOT EXISTS item_sources (
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            source_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            PRIMARY KEY (item_id, source_id)
+        );
+        CREATE INDEX IF NOT EXISTS item_sources_source ON item_sources (source_id);
+        CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
+            title, text, tags, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        """)

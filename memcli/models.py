@@ -1,0 +1,69 @@
+"""Plain records passed between layers. Leaf module: stdlib only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class NewItem:
+    """A verbatim or derived item about to be stored."""
+
+    text: str
+    kind: str = "note"  # note | message | section | summary | fact | reflection
+    source: str = "cli"  # cli | chat | chatgpt | claude | markdown | jsonl | digest
+    created_at: str | None = None  # ISO-8601; None = now
+    title: str | None = None
+    role: str | None = None
+    external_id: str | None = None  # message id in the source file
+    path: str | None = None
+    heading: str | None = None
+    key: str | None = None  # idempotence key; an existing key is skipped
+    tags: list[str] = field(default_factory=list)
+    importance: float = 0.5
+    position: int | None = None
+    meta: dict | None = None
+
+
+@dataclass
+class Filters:
+    kinds: list[str] | None = None
+    sources: list[str] | None = None
+    tags: list[str] | None = None
+    since: str | None = None  # ISO-8601 UTC, inclusive
+    until: str | None = None  # ISO-8601 UTC, exclusive
+    conversation: str | None = None  # external conversation id
+
+    def empty(self) -> bool:
+        return not (self.kinds or self.sources or self.tags or self.since or self.until
+                    or self.conversation)
+
+
+@dataclass
+class Hit:
+    id: int
+    kind: str
+    text: str
+    score: float
+    created_at: str
+    source: dict
+    title: str | None = None
+    role: str | None = None
+    tags: list[str] = field(default_factory=list)
+    similarity: float | None = None  # cosine similarity to the query, when the vector side saw it
+    bm25: float | None = None
+    superseded: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "score": round(self.score, 6),
+            "created_at": self.created_at,
+            "source": self.source,
+            "title": self.title,
+            "role": self.role,
+            "tags": self.tags,
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+        }

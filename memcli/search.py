@@ -1,0 +1,92 @@
+"""Hybrid retrieval: FTS5 BM25 and vector KNN fused by reciprocal rank.
+
+No SQL here: the store runs the two primitive searches, this module fuses and ranks them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from .models import Filters, Hit
+
+RRF_K = 60
+WORD = re.compile(r"\w+", re.UNICODE)
+# Words that carry no topic; dropped from the keyword side (the vector side sees the whole query).
+STOPWORDS = frozenset("""
+a an and are as at be been but by can could did do does for from had has have how i i'm if in
+is it its me my of on or our she he so that the their them then there these they this to was
+we were what when where which who whom why will with would you your yours about into than s t
+""".split())
+
+
+def fts_query(text: str) -> str:
+    """Turn free user text into a safe FTS5 expression: every word quoted, OR-ed.
+
+    Quoting makes punctuation (``what's``, ``c++``, ``"``) and FTS keywords (``NOT``, ``NEAR``)
+    plain text; BM25 then rewards documents that match more and rarer words."""
+    words = [w.lower() for w in WORD.findall(text)]
+    content = [w for w in words if w not in STOPWORDS]
+    words = list(dict.fromkeys(content or words))[:64]
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def rrf(rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K
+        ) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    weights = weights or [1.0] * len(rankings)
+    for ranking, w in zip(rankings, weights):
+        for rank, item_id in enumerate(ranking):
+            scores[item_id] = scores.get(item_id, 0.0) + w / (k + rank + 1)
+    return scores
+
+
+def source_of(row: dict) -> dict:
+    return {
+        "type": row["source"],
+        "conversation_id": row.get("conversation_external_id"),
+        "message_id": row.get("external_id"),
+        "path": row.get("path"),
+        "title": row.get("title") or row.get("conversation_title"),
+    }
+
+
+def hit_from_row(row: dict, score: float, similarity: float | None = None,
+                 bm25: float | None = None) -> Hit:
+    return Hit(
+        id=row["id"], kind=row["kind"], text=row["text"], score=score,
+        created_at=row["created_at"], source=source_of(row), title=row.get("title"),
+        role=row.get("role"), tags=row.get("tags", []), similarity=similarity, bm25=bm25,
+        superseded=bool(row.get("valid_to")),
+    )
+
+
+def hybrid_search(store, embedder, query: str, *, limit: int = 10,
+                  filters: Filters | None = None, now: datetime | None = None,
+                  candidates: int | None = None) -> list[Hit]:
+    """Best ``limit`` hits for ``query``; keyword and semantic rankings fused with RRF.
+
+    Superseded facts (``valid_to`` set) stay findable but rank below current ones."""
+    limit = max(1, int(limit))
+    n = candidates or max(50, limit * 5)
+    kw = store.fts_search(fts_query(query), n, filters)
+    vec = []
+    if embedder is not None and store.has_vec_table():
+        qv = embedder.embed([query])[0]
+        vec = store.vec_search(qv, n, filters)
+    fused = rrf([[i for i, _ in kw], [i for i, _ in vec]])
+    if not fused:
+        return []
+    sims = dict(vec)
+    bm = dict(kw)
+    rows = store.get_items(list(fused))
+    hits = []
+    for item_id, score in fused.items():
+        row = rows.get(item_id)
+        if row is None:
+            continue
+        if row.get("valid_to"):
+            score *= 0.5
+        hits.append(hit_from_row(row, score, sims.get(item_id), bm.get(item_id)))
+    hits.sort(key=lambda h: (-h.score, -(h.similarity or 0.0), h.id))
+    return hits[:limit]

@@ -1,0 +1,478 @@
+"""The only module that speaks SQL.
+
+Tables (see migrations.py): ``items`` (verbatim and derived text), ``conversations``, ``item_tags``,
+``links``, ``item_sources`` (derived → the items it rests on), ``items_fts`` (FTS5, rowid = item id)
+and ``items_vec`` (sqlite-vec vec0, rowid = item id, created once the embedding model is known).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from .errors import MemcliError, ModelMismatch, NotFound
+from .models import Filters, NewItem
+from .timeutil import normalize, now_iso
+
+VEC_TABLE = "items_vec"
+MAX_KNN = 4096  # sqlite-vec's limit on k
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).lower().encode("utf-8")).hexdigest()[:32]
+
+
+def _vec_bytes(vec) -> bytes:
+    import numpy as np
+
+    return np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def _rows(cur) -> list[dict]:
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike):
+        from . import db as dbmod
+
+        import sqlite_utils
+
+        self.path = Path(path)
+        self.conn = dbmod.connect(self.path)
+        self.db = sqlite_utils.Database(self.conn)
+        self._depth = 0
+        try:
+            from .migrations import migrations
+
+            migrations.apply(self.db)
+        except Exception as exc:  # a file that is not SQLite, or a broken one
+            self.conn.close()
+            raise MemcliError(f"cannot open memory database {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing; nests with savepoints. BEGIN IMMEDIATE so writers queue, not fail."""
+        if self._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
+                self.conn.execute(f"RELEASE sp{self._depth}")
+            raise
+        else:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("COMMIT")
+            else:
+                self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def execute(self, sql: str, params: Sequence | dict = ()):
+        return self.conn.execute(sql, params)
+
+    # ---- meta and the vector index --------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def vector_model(self) -> tuple[str, int] | None:
+        model, dim = self.get_meta("embedding_model"), self.get_meta("embedding_dim")
+        return (model, int(dim)) if model and dim else None
+
+    def has_vec_table(self) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = ?", (VEC_TABLE,)).fetchone() is not None
+
+    def ensure_vector_index(self, model_id: str, dim: int) -> None:
+        """Create the vec0 table for this model, or refuse if the DB was indexed by another."""
+        current = self.vector_model()
+        if current and current != (model_id, dim):
+            raise ModelMismatch(
+                f"this memory was indexed with {current[0]} ({current[1]} dims) but the embedder is "
+                f"{model_id} ({dim} dims); run `memcli reindex` to re-embed with the current model")
+        if current and self.has_vec_table():
+            return
+        with self.transaction():
+            self._create_vec_table(dim)
+            self.set_meta("embedding_model", model_id)
+            self.set_meta("embedding_dim", str(dim))
+
+    def _create_vec_table(self, dim: int) -> None:
+        self.conn.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {VEC_TABLE} USING vec0("
+            f"item_id INTEGER PRIMARY KEY, embedding float[{int(dim)}] distance_metric=cosine, "
+            "kind TEXT, source TEXT, created_at TEXT)")
+
+    def reset_vector_index(self, model_id: str, dim: int) -> None:
+        with self.transaction():
+            self.conn.execute(f"DROP TABLE IF EXISTS {VEC_TABLE}")
+            self._create_vec_table(dim)
+            self.set_meta("embedding_model", model_id)
+            self.set_meta("embedding_dim", str(dim))
+
+    def put_vectors(self, rows: Iterable[tuple[int, object]]) -> None:
+        """(item id, vector) pairs; replaces what was there."""
+        for item_id, vec in rows:
+            self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
+            meta = self.conn.execute(
+                "SELECT kind, source, created_at FROM items WHERE id = ?", (item_id,)).fetchone()
+            self.conn.execute(
+                f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
+                "VALUES (?, ?, ?, ?, ?)", (item_id, _vec_bytes(vec), *meta))
+
+    # ---- conversations --------------------------------------------------------------------------
+    def upsert_conversation(self, source: str, external_id: str, *, title: str | None = None,
+                            created_at: str | None = None, updated_at: str | None = None,
+                            path: str | None = None, meta: dict | None = None) -> int:
+        row = self.conn.execute(
+            "SELECT id FROM conversations WHERE source = ? AND external_id = ?",
+            (source, external_id)).fetchone()
+        if row:
+            self.conn.execute(
+                "UPDATE conversations SET title = COALESCE(?, title), "
+                "updated_at = COALESCE(?, updated_at) WHERE id = ?", (title, updated_at, row[0]))
+            return row[0]
+        cur = self.conn.execute(
+            "INSERT INTO conversations(source, external_id, title, created_at, updated_at, path, meta)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (source, external_id, title, normalize(created_at), normalize(updated_at), path,
+             json.dumps(meta) if meta else None))
+        return cur.lastrowid
+
+    def conversation(self, conv_id: int) -> dict | None:
+        cur = self.conn.execute("SELECT * FROM conversations WHERE id = ?", (conv_id,))
+        rows = _rows(cur)
+        return rows[0] if rows else None
+
+    def find_conversation(self, source: str, external_id: str) -> dict | None:
+        rows = _rows(self.conn.execute(
+            "SELECT * FROM conversations WHERE source = ? AND external_id = ?", (source, external_id)))
+        return rows[0] if rows else None
+
+    def conversation_messages(self, conv_id: int) -> list[dict]:
+        return _rows(self.conn.execute(
+            "SELECT * FROM items WHERE conversation_id = ? ORDER BY position, id", (conv_id,)))
+
+    def next_position(self, conv_id: int) -> int:
+        row = self.conn.execute(
+            "SELECT COALESCE(MAX(position), -1) + 1 FROM items WHERE conversation_id = ?",
+            (conv_id,)).fetchone()
+        return row[0]
+
+    # ---- items ----------------------------------------------------------------------------------
+    def key_exists(self, key: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM items WHERE key = ?", (key,)).fetchone() is not None
+
+    def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i:i + 500])
+            q = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT key FROM items WHERE key IN ({q})", chunk))
+        return found
+
+    def insert_item(self, item: NewItem, *, conversation_id: int | None = None,
+                    vector=None) -> int | None:
+        """Insert one item with its tags, FTS row and vector. Returns None if its key exists."""
+        if item.key and self.key_exists(item.key):
+            return None
+        created = normalize(item.created_at) or now_iso()
+        tags = sorted({t.strip().lstrip("#").lower() for t in item.tags if t and t.strip("# ")})
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO items(kind, text, title, role, created_at, added_at, conversation_id, "
+                "position, source, external_id, path, heading, key, content_hash, importance, "
+                "valid_from, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (item.kind, item.text, item.title, item.role, created, now_iso(), conversation_id,
+                 item.position, item.source, item.external_id, item.path, item.heading, item.key,
+                 content_hash(item.text), item.importance, created,
+                 json.dumps(item.meta) if item.meta else None))
+            item_id = cur.lastrowid
+            self.conn.executemany("INSERT OR IGNORE INTO item_tags(item_id, tag) VALUES (?, ?)",
+                                  [(item_id, t) for t in tags])
+            self.conn.execute(
+                "INSERT INTO items_fts(rowid, title, text, tags) VALUES (?, ?, ?, ?)",
+                (item_id, item.title or "", item.text, " ".join(tags)))
+            if vector is not None:
+                self.conn.execute(
+                    f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (item_id, _vec_bytes(vector), item.kind, item.source, created))
+        return item_id
+
+    def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
+        tags = sorted({t.strip().lstrip("#").lower() for t in tags if t and t.strip("# ")})
+        with self.transaction():
+            self.conn.execute("DELETE FROM item_tags WHERE item_id = ?", (item_id,))
+            self.conn.executemany("INSERT INTO item_tags(item_id, tag) VALUES (?, ?)",
+                                  [(item_id, t) for t in tags])
+            self.conn.execute("UPDATE items_fts SET tags = ? WHERE rowid = ?",
+                              (" ".join(tags), item_id))
+
+    def get_item(self, item_id: int) -> dict:
+        rows = _rows(self.conn.execute(
+            "SELECT items.*, c.external_id AS conversation_external_id, c.title AS conversation_title"
+            " FROM items LEFT JOIN conversations c ON c.id = items.conversation_id"
+            " WHERE items.id = ?", (item_id,)))
+        if not rows:
+            raise NotFound(f"no item with id {item_id}")
+        row = rows[0]
+        row["tags"] = self.tags_of([item_id]).get(item_id, [])
+        return row
+
+    def get_items(self, ids: Sequence[int]) -> dict[int, dict]:
+        out: dict[int, dict] = {}
+        ids = list(dict.fromkeys(ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for row in _rows(self.conn.execute(
+                    "SELECT items.*, c.external_id AS conversation_external_id, "
+                    "c.title AS conversation_title FROM items "
+                    "LEFT JOIN conversations c ON c.id = items.conversation_id "
+                    f"WHERE items.id IN ({q})", chunk)):
+                row["tags"] = []
+                out[row["id"]] = row
+        for item_id, tags in self.tags_of(list(out)).items():
+            out[item_id]["tags"] = tags
+        return out
+
+    def tags_of(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i:i + 500])
+            q = ",".join("?" * len(chunk))
+            for item_id, tag in self.conn.execute(
+                    f"SELECT item_id, tag FROM item_tags WHERE item_id IN ({q}) ORDER BY tag", chunk):
+                out.setdefault(item_id, []).append(tag)
+        return out
+
+    def delete_item(self, item_id: int) -> None:
+        """Remove an item from the table, FTS and vectors (and its tags, links, sources)."""
+        with self.transaction():
+            if not self.conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone():
+                raise NotFound(f"no item with id {item_id}")
+            self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+            if self.has_vec_table():
+                self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
+            self.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+    def orphaned_conversations(self) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM conversations c WHERE NOT EXISTS "
+            "(SELECT 1 FROM items WHERE conversation_id = c.id)")]
+
+    def delete_conversation(self, conv_id: int) -> None:
+        with self.transaction():
+            for (item_id,) in self.conn.execute(
+                    "SELECT id FROM items WHERE conversation_id = ?", (conv_id,)).fetchall():
+                self.delete_item(item_id)
+            self.conn.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))
+
+    def touch(self, ids: Sequence[int]) -> None:
+        """Record an access (a retention signal)."""
+        if not ids:
+            return
+        now = now_iso()
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE items SET access_count = access_count + 1, last_accessed = ? WHERE id = ?",
+                [(now, i) for i in ids])
+
+    # ---- links and provenance -------------------------------------------------------------------
+    def add_link(self, src_id: int, dst_id: int | None, *, target: str | None = None,
+                 type: str = "related", reason: str | None = None) -> None:
+        self.conn.execute(
+            "INSERT INTO links(src_id, dst_id, target, type, reason, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(src_id, target, type) DO UPDATE SET "
+            "dst_id = COALESCE(excluded.dst_id, dst_id), reason = COALESCE(excluded.reason, reason)",
+            (src_id, dst_id, target if target is not None else str(dst_id), type, reason, now_iso()))
+
+    def links_of(self, item_id: int) -> list[dict]:
+        return _rows(self.conn.execute(
+            "SELECT l.dst_id AS id, l.target, l.type, l.reason, i.title, i.kind FROM links l "
+            "LEFT JOIN items i ON i.id = l.dst_id WHERE l.src_id = ? ORDER BY l.rowid", (item_id,)))
+
+    def backlinks_of(self, item_id: int) -> list[dict]:
+        return _rows(self.conn.execute(
+            "SELECT l.src_id AS id, l.type, l.reason, i.title, i.kind FROM links l "
+            "JOIN items i ON i.id = l.src_id WHERE l.dst_id = ? ORDER BY l.rowid", (item_id,)))
+
+    def unresolved_links(self) -> list[dict]:
+        return _rows(self.conn.execute(
+            "SELECT rowid, src_id, target, type FROM links WHERE dst_id IS NULL"))
+
+    def resolve_link(self, rowid: int, dst_id: int) -> None:
+        self.conn.execute("UPDATE links SET dst_id = ? WHERE rowid = ?", (dst_id, rowid))
+
+    def add_sources(self, item_id: int, source_ids: Iterable[int]) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO item_sources(item_id, source_id) VALUES (?, ?)",
+            [(item_id, s) for s in source_ids])
+
+    def sources_of(self, item_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT source_id FROM item_sources WHERE item_id = ? ORDER BY source_id", (item_id,))]
+
+    def derived_from(self, source_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT item_id FROM item_sources WHERE source_id = ?", (source_id,))]
+
+    def find_by_title(self, title: str, kinds: Sequence[str] = ("note", "section")) -> int | None:
+        q = ",".join("?" * len(kinds))
+        row = self.conn.execute(
+            f"SELECT id FROM items WHERE lower(title) = lower(?) AND kind IN ({q}) "
+            "ORDER BY (heading IS NULL) DESC, id LIMIT 1", (title, *kinds)).fetchone()
+        return row[0] if row else None
+
+    # ---- search primitives ----------------------------------------------------------------------
+    def _filter_sql(self, f: Filters | None, alias: str = "items") -> tuple[str, list]:
+        if f is None or f.empty():
+            return "", []
+        parts, params = [], []
+        if f.kinds:
+            parts.append(f"{alias}.kind IN ({','.join('?' * len(f.kinds))})")
+            params += list(f.kinds)
+        if f.sources:
+            parts.append(f"{alias}.source IN ({','.join('?' * len(f.sources))})")
+            params += list(f.sources)
+        if f.since:
+            parts.append(f"{alias}.created_at >= ?")
+            params.append(f.since)
+        if f.until:
+            parts.append(f"{alias}.created_at < ?")
+            params.append(f.until)
+        if f.tags:
+            parts.append(f"EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = {alias}.id AND "
+                         f"t.tag IN ({','.join('?' * len(f.tags))}))")
+            params += [t.lower().lstrip("#") for t in f.tags]
+        if f.conversation:
+            parts.append(f"{alias}.conversation_id IN (SELECT id FROM conversations "
+                         "WHERE external_id = ?)")
+            params.append(f.conversation)
+        return " AND " + " AND ".join(parts), params
+
+    def fts_search(self, match: str, limit: int, filters: Filters | None = None
+                   ) -> list[tuple[int, float]]:
+        """(item id, bm25) best first; bm25 is negated so bigger is better."""
+        if not match:
+            return []
+        where, params = self._filter_sql(filters)
+        sql = ("SELECT items_fts.rowid, -bm25(items_fts, 2.0, 1.0, 1.5) AS s FROM items_fts "
+               "JOIN items ON items.id = items_fts.rowid "
+               f"WHERE items_fts MATCH ?{where} ORDER BY bm25(items_fts, 2.0, 1.0, 1.5) LIMIT ?")
+        return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
+
+    def vec_search(self, vector, limit: int, filters: Filters | None = None
+                   ) -> list[tuple[int, float]]:
+        """(item id, cosine similarity) best first. kind/source/date filter inside the KNN scan;
+        tags and conversation are checked after, over-fetching to keep k results."""
+        if not self.has_vec_table():
+            return []
+        pre, params = [], []
+        f = filters or Filters()
+        if f.kinds:
+            pre.append(f"kind IN ({','.join('?' * len(f.kinds))})")
+            params += list(f.kinds)
+        if f.sources:
+            pre.append(f"source IN ({','.join('?' * len(f.sources))})")
+            params += list(f.sources)
+        if f.since:
+            pre.append("created_at >= ?")
+            params.append(f.since)
+        if f.until:
+            pre.append("created_at < ?")
+            params.append(f.until)
+        post = bool(f.tags or f.conversation)
+        k = min(MAX_KNN, limit * 20 if post else limit)
+        extra = "".join(" AND " + p for p in pre)
+        rows = self.conn.execute(
+            f"SELECT item_id, distance FROM {VEC_TABLE} WHERE embedding MATCH ? AND k = ?{extra}"
+            " ORDER BY distance", [_vec_bytes(vector), k, *params]).fetchall()
+        hits = [(r[0], 1.0 - r[1]) for r in rows if r[1] is not None]
+        if post and hits:
+            post_f = Filters(tags=f.tags, conversation=f.conversation)
+            where, pparams = self._filter_sql(post_f)
+            ids = [h[0] for h in hits]
+            q = ",".join("?" * len(ids))
+            keep = {r[0] for r in self.conn.execute(
+                f"SELECT id FROM items WHERE id IN ({q}){where}", [*ids, *pparams])}
+            hits = [h for h in hits if h[0] in keep]
+        return hits[:limit]
+
+    def vectors_of(self, ids: Sequence[int]) -> dict[int, bytes]:
+        if not self.has_vec_table() or not ids:
+            return {}
+        q = ",".join("?" * len(ids))
+        return {r[0]: r[1] for r in self.conn.execute(
+            f"SELECT item_id, embedding FROM {VEC_TABLE} WHERE item_id IN ({q})", list(ids))}
+
+    # ---- bulk reads -----------------------------------------------------------------------------
+    def iter_items(self, batch: int = 256, kinds: Sequence[str] | None = None
+                   ) -> Iterator[list[dict]]:
+        last = 0
+        kind_sql, kparams = "", []
+        if kinds:
+            kind_sql = f" AND kind IN ({','.join('?' * len(kinds))})"
+            kparams = list(kinds)
+        while True:
+            rows = _rows(self.conn.execute(
+                f"SELECT id, kind, title, text FROM items WHERE id > ?{kind_sql} ORDER BY id LIMIT ?",
+                [last, *kparams, batch]))
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["id"]
+
+    def counts(self) -> dict:
+        out = {
+            "conversations": self.conn.execute("SELECT count(*) FROM conversations").fetchone()[0],
+            "messages": 0, "notes": 0, "items": 0,
+        }
+        by_kind = dict(self.conn.execute("SELECT kind, count(*) FROM items GROUP BY kind"))
+        out["messages"] = by_kind.get("message", 0)
+        out["notes"] = sum(v for k, v in by_kind.items() if k != "message")
+        out["items"] = sum(by_kind.values())
+        out["by_kind"] = by_kind
+        out["by_source"] = dict(self.conn.execute(
+            "SELECT source, count(*) FROM items GROUP BY source"))
+        out["tags"] = self.conn.execute("SELECT count(DISTINCT tag) FROM item_tags").fetchone()[0]
+        out["links"] = self.conn.execute("SELECT count(*) FROM links").fetchone()[0]
+        out["fts_rows"] = self.conn.execute("SELECT count(*) FROM items_fts").fetchone()[0]
+        out["vectors"] = (self.conn.execute(f"SELECT count(*) FROM {VEC_TABLE}").fetchone()[0]
+                          if self.has_vec_table() else 0)
+        rng = self.conn.execute("SELECT min(created_at), max(created_at) FROM items").fetchone()
+        out["oldest"], out["newest"] = rng
+        model = self.vector_model()
+        out["embedding_model"] = model[0] if model else None
+        out["embedding_dim"] = model[1] if model else None
+        return out
