@@ -216,6 +216,9 @@ def reindex(ctx: typer.Context):
     total = mem.reindex()
     typer.echo(f"Re-embedded {total} items with {mem.embedder.model_id}")
 
+# Command groups that live in their own modules register themselves on `app` when imported.
+# Keep these imports cheap (no heavy libraries at module level).
+
 
 def run() -> None:
     app()
