@@ -1,10 +1,43 @@
-"""Append-only schema migrations (sqlite_utils.Migrations). Never edit one that has shipped."""
+"""Append-only schema migrations, applied with sqlite_utils.Migrations. Never edit one that has
+shipped: add ``@migration``-decorated ``m00N_what(db)`` functions at the end.
+
+sqlite_utils is imported only when a migration is pending, so one-shot commands on an up-to-date
+database don't pay for it.
+"""
 
 from __future__ import annotations
 
-from sqlite_utils import Migrations
+SET = "memcli"
+STEPS: list = []
 
-migrations = Migrations("memcli")
+
+def migration(fn):
+    STEPS.append(fn)
+    return fn
+
+
+def pending(conn) -> list[str]:
+    """Names of migrations not yet applied (plain SQL; no sqlite_utils import)."""
+    names = [fn.__name__ for fn in STEPS]
+    try:
+        done = {r[0] for r in conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (SET,))}
+    except Exception as exc:  # no table yet: a new database
+        if "no such table" not in str(exc):
+            raise
+        return names
+    return [n for n in names if n not in done]
+
+
+def apply(conn) -> None:
+    if not pending(conn):
+        return
+    import sqlite_utils
+
+    migrations = sqlite_utils.Migrations(SET)
+    for fn in STEPS:
+        migrations()(fn)
+    migrations.apply(sqlite_utils.Database(conn))
 
 
 def _run(db, script: str) -> None:
@@ -14,7 +47,7 @@ def _run(db, script: str) -> None:
             db.execute(stmt)
 
 
-@migrations()
+@migration
 def m001_core(db):
     _run(db, """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);

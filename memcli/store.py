@@ -40,17 +40,13 @@ def _rows(cur) -> list[dict]:
 class Store:
     def __init__(self, path: str | os.PathLike):
         from . import db as dbmod
-
-        import sqlite_utils
+        from . import migrations
 
         self.path = Path(path)
         self.conn = dbmod.connect(self.path)
-        self.db = sqlite_utils.Database(self.conn)
         self._depth = 0
         try:
-            from .migrations import migrations
-
-            migrations.apply(self.db)
+            migrations.apply(self.conn)
         except Exception as exc:  # a file that is not SQLite, or a broken one
             self.conn.close()
             raise MemcliError(f"cannot open memory database {self.path}: {exc}") from None
