@@ -432,6 +432,119 @@ class Store:
         return {r[0]: r[1] for r in self.conn.execute(
             f"SELECT item_id, embedding FROM {VEC_TABLE} WHERE item_id IN ({q})", list(ids))}
 
+    # ---- maintenance (memcli doctor; see maintenance.py) ----------------------------------------
+    def integrity_errors(self) -> list[str]:
+        """PRAGMA integrity_check plus FTS5's own index check; [] when healthy."""
+        errors = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        try:
+            self.conn.execute("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")
+        except Exception as exc:  # SQLITE_CORRUPT_VTAB: the index disagrees with its content
+            errors.append(f"full-text index: {exc}")
+        return errors
+
+    def foreign_key_orphans(self) -> list[dict]:
+        """Rows whose foreign key points at a row that no longer exists."""
+        out = []
+        for table, rowid, parent, fkid in self.conn.execute("PRAGMA foreign_key_check").fetchall():
+            fk = [r for r in self.conn.execute(f'PRAGMA foreign_key_list("{table}")') if r[0] == fkid]
+            out.append({"table": table, "rowid": rowid, "parent": parent,
+                        "column": fk[0][3] if fk else None,
+                        "on_delete": fk[0][6] if fk else None})
+        return out
+
+    def fix_orphan(self, table: str, rowid: int, column: str | None, on_delete: str | None) -> str:
+        """Repair one orphan: NULL the dangling reference where that keeps data (always for
+        items: a message outlives a lost conversation row), else delete the row."""
+        if rowid is None:
+            return "skipped"
+        if column and (table == "items" or on_delete == "SET NULL"):
+            self.conn.execute(f'UPDATE "{table}" SET "{column}" = NULL WHERE rowid = ?', (rowid,))
+            return "unlinked"
+        self.conn.execute(f'DELETE FROM "{table}" WHERE rowid = ?', (rowid,))
+        return "deleted"
+
+    def fts_inconsistencies(self) -> dict[str, list[int]]:
+        """Items with no FTS row, FTS rows with no item, FTS rows whose text/title/tags differ."""
+        missing = [r[0] for r in self.conn.execute(
+            "SELECT id FROM items WHERE NOT EXISTS "
+            "(SELECT 1 FROM items_fts WHERE items_fts.rowid = items.id) ORDER BY id")]
+        extra = [r[0] for r in self.conn.execute(
+            "SELECT rowid FROM items_fts WHERE rowid NOT IN (SELECT id FROM items) ORDER BY rowid")]
+        stale = [r[0] for r in self.conn.execute(
+            "SELECT i.id FROM items i JOIN items_fts f ON f.rowid = i.id "
+            "WHERE f.text IS NOT i.text OR f.title IS NOT COALESCE(i.title, '') "
+            "OR f.tags IS NOT COALESCE((SELECT group_concat(tag, ' ') FROM "
+            "(SELECT tag FROM item_tags WHERE item_id = i.id ORDER BY tag)), '') ORDER BY i.id")]
+        return {"missing": missing, "extra": extra, "stale": stale}
+
+    def rewrite_fts(self, ids: Sequence[int]) -> None:
+        """(Re)write the FTS rows of these items from the items table; drop rows of gone ids."""
+        for item_id in ids:
+            self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+            row = self.conn.execute("SELECT title, text FROM items WHERE id = ?",
+                                    (item_id,)).fetchone()
+            if row is None:
+                continue
+            tags = [r[0] for r in self.conn.execute(
+                "SELECT tag FROM item_tags WHERE item_id = ? ORDER BY tag", (item_id,))]
+            self.conn.execute("INSERT INTO items_fts(rowid, title, text, tags) VALUES (?, ?, ?, ?)",
+                              (item_id, row[0] or "", row[1], " ".join(tags)))
+
+    def rebuild_fts(self) -> None:
+        """Rebuild the whole FTS5 index from its stored content (repairs a corrupt index)."""
+        self.conn.execute("INSERT INTO items_fts(items_fts) VALUES ('rebuild')")
+
+    def vec_table_dim(self) -> int | None:
+        import re
+
+        row = self.conn.execute("SELECT sql FROM sqlite_master WHERE name = ?",
+                                (VEC_TABLE,)).fetchone()
+        m = re.search(r"float\[(\d+)\]", row[0] or "") if row else None
+        return int(m.group(1)) if m else None
+
+    def vec_inconsistencies(self) -> dict[str, list[int]]:
+        """Items with no vector, vectors with no item, vectors whose filter columns are stale."""
+        if not self.has_vec_table():
+            return {"missing": [r[0] for r in self.conn.execute("SELECT id FROM items ORDER BY id")],
+                    "extra": [], "stale": []}
+        items = {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute(
+            "SELECT id, kind, source, created_at FROM items")}
+        vecs = {r[0]: (r[1], r[2], r[3]) for r in self.conn.execute(
+            f"SELECT item_id, kind, source, created_at FROM {VEC_TABLE}")}
+        return {"missing": sorted(set(items) - set(vecs)),
+                "extra": sorted(set(vecs) - set(items)),
+                "stale": sorted(i for i in set(items) & set(vecs) if items[i] != vecs[i])}
+
+    def delete_vectors(self, ids: Sequence[int]) -> None:
+        for item_id in ids:
+            self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
+
+    def items_for_embedding(self, ids: Sequence[int]) -> list[dict]:
+        out: list[dict] = []
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i:i + 500])
+            q = ",".join("?" * len(chunk))
+            out += _rows(self.conn.execute(
+                f"SELECT id, title, text FROM items WHERE id IN ({q}) ORDER BY id", chunk))
+        return out
+
+    def reindex_btrees(self) -> None:
+        """REINDEX: rebuilds every ordinary index (repairs 'row missing from index' damage)."""
+        self.conn.execute("REINDEX")
+
+    def backup_to(self, dest: str | os.PathLike) -> None:
+        """Copy the live database into ``dest`` with SQLite's online backup API: one consistent
+        snapshot even while other processes write (WAL readers never block writers). The copy is
+        switched to a rollback journal so it is one self-contained file."""
+        from . import db as dbmod
+
+        target = dbmod.sqlite_module().connect(str(dest), isolation_level=None)
+        try:
+            self.conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            target.close()
+
     # ---- bulk reads -----------------------------------------------------------------------------
     def iter_items(self, batch: int = 256, kinds: Sequence[str] | None = None
                    ) -> Iterator[list[dict]]:
