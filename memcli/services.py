@@ -56,6 +56,19 @@ class Memory:
             self._embedder = make_embedder(self.config.embedding_backend)
         return self._embedder
 
+    @property
+    def llm(self):
+        """The configured LLM backend (``config.llm_backend``), built on first use."""
+        if self._llm is None:
+            from .backends.llm import make_llm
+
+            self._llm = make_llm(self.config)
+        return self._llm
+
+    @llm.setter
+    def llm(self, value) -> None:
+        self._llm = value
+
     def _check_model(self) -> None:
         """Refuse to search or write with a different model than the one the index was built by."""
         current = self.store.vector_model()
