@@ -219,6 +219,7 @@ def reindex(ctx: typer.Context):
 # Command groups that live in their own modules register themselves on `app` when imported.
 # Keep these imports cheap (no heavy libraries at module level).
 from . import cli_maint  # noqa: E402,F401
+from . import cli_chat  # noqa: E402,F401
 
 
 def run() -> None:

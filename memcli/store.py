@@ -177,6 +177,18 @@ class Store:
         return _rows(self.conn.execute(
             "SELECT * FROM items WHERE conversation_id = ? ORDER BY position, id", (conv_id,)))
 
+    def neighbours(self, conv_id: int, position: int, before: int = 2, after: int = 2
+                   ) -> tuple[list[dict], list[dict]]:
+        """Messages just before and just after ``position`` in a conversation, in order."""
+        cols = "id, kind, role, text, title, created_at, position"
+        prev = _rows(self.conn.execute(
+            f"SELECT {cols} FROM items WHERE conversation_id = ? AND position < ? "
+            "ORDER BY position DESC, id DESC LIMIT ?", (conv_id, position, before)))
+        nxt = _rows(self.conn.execute(
+            f"SELECT {cols} FROM items WHERE conversation_id = ? AND position > ? "
+            "ORDER BY position, id LIMIT ?", (conv_id, position, after)))
+        return prev[::-1], nxt
+
     def next_position(self, conv_id: int) -> int:
         row = self.conn.execute(
             "SELECT COALESCE(MAX(position), -1) + 1 FROM items WHERE conversation_id = ?",

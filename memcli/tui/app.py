@@ -1,0 +1,292 @@
+"""`memcli chat`: a textual app over the memory.
+
+The app takes its services in its constructor (``MemcliApp(memory, llm=...)``) so tests run it with
+a fake LLM and the hashed embedder. Answers are produced by ``ChatSession.ask`` in a thread worker and
+stream into the conversation pane token by token through ``call_from_thread``; the chat is stored as
+memory (source ``chat``) as it happens. Errors from the model or the database become a message in
+the pane, never a traceback."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from ..chat import ChatSession, one_line
+from ..errors import MemcliError
+from .screens import HelpScreen, ItemScreen, RememberScreen, SearchScreen, where
+
+
+class Stopped(Exception):
+    """Raised from the token callback to stop a generation the user cancelled."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the user: what failed, no traceback."""
+    if isinstance(exc, MemcliError):
+        return str(exc)
+    module = type(exc).__module__.split(".")[0]
+    if module in ("sqlite3", "pysqlite3", "sqlean"):
+        return f"database error: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class UserMessage(Static):
+    def __init__(self, text: str):
+        super().__init__(text, markup=False, classes="user-message")
+
+
+class AnswerView(Vertical):
+    """An answer being written, then its citations (select one to open the cited item)."""
+
+    def __init__(self) -> None:
+        super().__init__(classes="answer")
+        self.text = ""
+        self.citations: list = []
+        self.state = "waiting"  # waiting | streaming | done | failed
+
+    def compose(self) -> ComposeResult:
+        yield Static("thinking…", classes="answer-text", markup=False)
+        yield OptionList(classes="citations", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(".citations").display = False
+
+    @property
+    def body(self) -> Static:
+        return self.query_one(".answer-text", Static)
+
+    def append(self, token: str) -> None:
+        self.state = "streaming"
+        self.text += token
+        self.body.update(self.text)
+
+    def finish(self, answer) -> None:
+        self.state = "done"
+        self.text = answer.answer
+        self.body.update(self.text or "(no answer)")
+        if answer.abstained:
+            self.add_class("abstained")
+        seen, self.citations = set(), []
+        for c in answer.citations:
+            if c.id not in seen:
+                seen.add(c.id)
+                self.citations.append(c)
+        if self.citations:
+            cites = self.query_one(".citations", OptionList)
+            cites.add_options([Option(self.citation_label(c), id=f"c{c.id}")
+                               for c in self.citations])
+            cites.display = True
+
+    @staticmethod
+    def citation_label(c) -> str:
+        date = (c.created_at or "")[:10]
+        return f"[{c.n}] #{c.id} {c.kind} · {date} · {one_line(where(c.source), 24)}: " \
+               f"{one_line(c.text, 90)}"
+
+    def fail(self, message: str) -> None:
+        self.state = "failed"
+        self.add_class("error")
+        partial = f"{self.text}\n" if self.text else ""
+        self.body.update(f"{partial}⚠ {message}")
+
+
+class MemcliApp(App):
+    CSS_PATH = "memcli.tcss"
+    TITLE = "memcli"
+    SUB_TITLE = "chat with your memory"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-tall")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+f,f2", "search", "Search"),
+        Binding("ctrl+r,f3", "remember", "Remember"),
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("escape", "stop", "Stop answer"),
+    ]
+
+    def __init__(self, memory, llm=None, *, session: ChatSession | None = None,
+                 use_llm: bool = True):
+        super().__init__()
+        self.memory = memory
+        self.llm = llm
+        self.use_llm = use_llm
+        self.session = session or ChatSession(memory, llm=llm, use_llm=use_llm)
+        self.lock = self.session.lock  # one lock for every use of the memory, whatever the chat
+        self.current: AnswerView | None = None  # the answer being written
+        self.turns: list = []  # finished ChatSession turns of this app run
+
+    # ---- layout -----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="conversation"):
+            yield Static("Ask a question about anything you have remembered. F1 for help.",
+                         id="intro", markup=False)
+        yield Input(placeholder="Ask your memory… (Enter sends)", id="question")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#question").focus()
+        self.in_thread(self._stats, self._show_stats,
+                       lambda message: self.query_one("#intro", Static).update(f"⚠ {message}"))
+        for m in self.session.messages():  # a resumed chat shows what came before
+            self._mount_stored(m)
+
+    def _stats(self) -> dict:
+        with self.lock:
+            return self.memory.stats()
+
+    def _show_stats(self, stats: dict) -> None:
+        self.query_one("#intro", Static).update(
+            f"Memory: {stats.get('notes', 0)} notes, {stats.get('messages', 0)} messages in "
+            f"{stats.get('conversations', 0)} conversations. Ask a question below; F1 for help.")
+
+    def _mount_stored(self, message: dict) -> None:
+        pane = self.query_one("#conversation")
+        if message["role"] == "user":
+            pane.mount(UserMessage(message["text"]))
+        else:
+            view = AnswerView()
+            pane.mount(view)
+            view.call_after_refresh(view.body.update, message["text"])
+
+    # ---- threads ----------------------------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="db")
+    def in_thread(self, fn, done, fail=None) -> None:
+        """Run ``fn`` off the UI thread; hand its result (or a one-line error) back to the UI."""
+        try:
+            result = fn()
+        except Exception as exc:  # shown in the UI; the app keeps running
+            callback, arg = (fail or (lambda m: self.notify(m, severity="error"))), describe(exc)
+        else:
+            callback, arg = done, result
+        owner = getattr(callback, "__self__", None)
+
+        def deliver() -> None:
+            if owner is not None and hasattr(owner, "is_attached") and not owner.is_attached:
+                return  # its screen was closed meanwhile
+            callback(arg)
+
+        self._from_thread(deliver)
+
+    def _from_thread(self, fn, *args) -> None:
+        try:
+            self.call_from_thread(fn, *args)
+        except RuntimeError:  # the app is shutting down
+            pass
+
+    # ---- chat -------------------------------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "question":
+            return
+        event.stop()
+        question = event.value.strip()
+        if not question:
+            return
+        if self.current is not None:
+            self.notify("Still answering the last question (Esc stops it).", severity="warning")
+            return
+        event.input.value = ""
+        pane = self.query_one("#conversation")
+        view = AnswerView()
+        pane.mount(UserMessage(question))
+        pane.mount(view)
+        pane.scroll_end(animate=False)
+        self.current = view
+        self.refresh_bindings()
+        self.answer(question, view)
+
+    @work(thread=True, exit_on_error=False, group="ask")
+    def answer(self, question: str, view: AnswerView) -> None:
+        worker = get_current_worker()
+
+        def on_token(token: str) -> None:
+            if worker.is_cancelled:
+                raise Stopped()
+            self._from_thread(self._stream, view, token)
+
+        try:
+            turn = self.session.ask(question, on_token=on_token)
+        except Stopped:
+            self._from_thread(self._answered, view, None, "stopped")
+        except Exception as exc:  # the model or the database failed: say so, keep running
+            self._from_thread(self._answered, view, None, describe(exc))
+        else:
+            self._from_thread(self._answered, view, turn, None)
+
+    def _stream(self, view: AnswerView, token: str) -> None:
+        view.append(token)
+        self.query_one("#conversation").scroll_end(animate=False)
+
+    def _answered(self, view: AnswerView, turn, error: str | None) -> None:
+        if self.current is view:
+            self.current = None
+            self.refresh_bindings()
+        if error is not None:
+            view.fail(error)
+            if error != "stopped":
+                self.notify(error, title="The answer failed", severity="error")
+        else:
+            self.turns.append(turn)
+            view.finish(turn.answer)
+        self.query_one("#conversation").scroll_end(animate=False)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.has_class("citations"):
+            event.stop()
+            self.push_screen(ItemScreen(int(event.option_id[1:])))
+
+    # ---- actions ----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action == "stop":
+            return self.current is not None and self.screen is self.screen_stack[0]
+        return True
+
+    def action_stop(self) -> None:
+        if self.current is not None:
+            self.workers.cancel_group(self, "ask")
+            self.current.body.update(self.current.text + " …stopping")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_search(self) -> None:
+        if isinstance(self.screen, SearchScreen):
+            self.screen.query_one("#search-query").focus()
+            return
+        typed = self.query_one("#question", Input).value.strip() if self.screen is \
+            self.screen_stack[0] else ""
+        self.push_screen(SearchScreen(typed))
+
+    def action_remember(self) -> None:
+        if isinstance(self.screen, RememberScreen):
+            return
+        text = ""
+        if self.screen is self.screen_stack[0]:
+            box = self.query_one("#question", Input)
+            text, box.value = box.value, ""
+
+        def done(item_id) -> None:
+            if item_id is not None:
+                self.notify(f"Remembered #{item_id}")
+
+        self.push_screen(RememberScreen(text), done)
+
+    def action_new_chat(self) -> None:
+        if self.current is not None:
+            self.notify("Wait for the answer (or Esc to stop it) first.", severity="warning")
+            return
+        if self.screen is not self.screen_stack[0]:
+            return
+        self.session = ChatSession(self.memory, llm=self.llm, use_llm=self.use_llm, lock=self.lock)
+        pane = self.query_one("#conversation")
+        for child in list(pane.children):
+            if child.id != "intro":
+                child.remove()
+        self.notify("New chat started.")
