@@ -46,6 +46,9 @@ def _user_errors(state: State):
     except MemcliError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except UnicodeError as exc:  # undecodable bytes in argv/stdin/a file that slipped through
+        typer.echo(f"Error: the input is not valid UTF-8 text ({exc.reason})", err=True)
+        raise typer.Exit(1) from None
     except Exception as exc:
         if type(exc).__module__.split(".")[0] in ("sqlite3", "pysqlite3", "sqlean"):
             typer.echo(f"Error: database: {exc}", err=True)
@@ -146,9 +149,12 @@ def search(
 
 def _parse_id(value: str) -> int:
     try:
-        return int(value.lstrip("#"))
+        item_id = int(value.lstrip("#"))
     except ValueError:
         raise MemcliError(f"{value!r} is not an item id (ids are numbers, e.g. 42)") from None
+    if not 0 < item_id < 2**63:
+        raise MemcliError(f"no item with id {value}")
+    return item_id
 
 
 @app.command()

@@ -5,6 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def clean_text(value):
+    """Make a str safe to store and embed. Text from argv, stdin or a JSON file can hold lone
+    surrogates (undecodable bytes kept by surrogateescape, or a broken ``\\ud83d`` escape) that
+    SQLite and the tokenizer cannot encode: they become U+FFFD. NUL bytes are dropped."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 @dataclass
 class NewItem:
     """A verbatim or derived item about to be stored."""
@@ -23,6 +39,12 @@ class NewItem:
     importance: float = 0.5
     position: int | None = None
     meta: dict | None = None
+
+    def __post_init__(self):
+        for name in ("text", "title", "role", "external_id", "path", "heading", "key"):
+            setattr(self, name, clean_text(getattr(self, name)))
+        if self.tags:
+            self.tags = [clean_text(t) for t in self.tags]
 
 
 @dataclass

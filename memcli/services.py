@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 
 from .config import DB_NAME, Config, data_dir, ensure_private_dir
 from .errors import MemcliError
-from .models import Filters, Hit, NewItem
+from .models import Filters, Hit, NewItem, clean_text
 from .timeutil import iso, parse_user_date, utcnow
 
 Progress = Callable[[int], None]
@@ -135,6 +135,7 @@ class Memory:
                now: datetime | None = None) -> list[Hit]:
         from .search import hybrid_search
 
+        query = clean_text(query)
         if not query or not query.strip():
             raise MemcliError("the search query is empty")
         limit = self.config.search_limit if limit is None else limit

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from .errors import MemcliError, ModelMismatch, NotFound
-from .models import Filters, NewItem
+from .models import Filters, NewItem, clean_text
 from .timeutil import normalize, now_iso
 
 VEC_TABLE = "items_vec"
@@ -148,6 +148,7 @@ class Store:
     def upsert_conversation(self, source: str, external_id: str, *, title: str | None = None,
                             created_at: str | None = None, updated_at: str | None = None,
                             path: str | None = None, meta: dict | None = None) -> int:
+        source, external_id, title, path = map(clean_text, (source, external_id, title, path))
         row = self.conn.execute(
             "SELECT id FROM conversations WHERE source = ? AND external_id = ?",
             (source, external_id)).fetchone()
