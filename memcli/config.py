@@ -66,7 +66,7 @@ class Config:
     """All settings, with their defaults. TOML keys are ``[section] key`` as below."""
 
     # [embedding]
-    embedding_backend: str = "onnx"  # onnx (fast, default) | sbert (sentence-transformers) | hash (tests)
+    embedding_backend: str = "minilm"  # minilm (default) | onnx | sbert (sentence-transformers) | hash
     # [llm]
     llm_backend: str = "llama"  # llama (in-process GGUF) | openai (compatible HTTP endpoint) | fake
     llm_model: str = ""  # GGUF path for llama; model name for openai; "" = bundled SmolLM2

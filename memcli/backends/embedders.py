@@ -1,6 +1,6 @@
-"""Embedders: the bundled all-MiniLM-L6-v2 run by onnxruntime (fast path, default), the same model
-through sentence-transformers (the naive path, and the reference the ONNX export is checked
-against), and a deterministic hashed bag of words for unit tests.
+"""Embedders: the bundled all-MiniLM-L6-v2 three ways — `minilm` (default: numpy for a query,
+onnxruntime for bulk), `onnx` (onnxruntime only), `sbert` (sentence-transformers: the naive path and
+the reference the others are tested against) — and `hash`, a deterministic bag of words for tests.
 
 Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot product.
 """
@@ -137,7 +137,26 @@ def export_onnx(dest: Path, model_dir: Path | None = None) -> Path:
                           ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")},
             opset_version=17, dynamo=False)
     os.replace(tmp, dest)
+    _optimize(dest)
     return dest
+
+
+def _optimized_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".opt.onnx")
+
+
+def _optimize(path: Path) -> None:
+    """Save onnxruntime's graph-optimised copy once, so later loads skip the optimisation pass."""
+    import onnxruntime as ort
+
+    final = _optimized_path(path)
+    tmp = final.with_suffix(f".tmp{os.getpid()}")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(tmp)
+    opts.log_severity_level = 3
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    os.replace(tmp, final)
 
 
 class OnnxEmbedder:
@@ -149,21 +168,40 @@ class OnnxEmbedder:
 
     def __init__(self, model_path: Path | None = None):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         model_dir = minilm_dir()
         path = model_path or onnx_cache_path()
         if not path.exists():
             print("memcli: preparing the embedding model (one time, ~20 s)…", file=sys.stderr)
             export_onnx(path, model_dir)
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=_max_seq_length(model_dir))
-        self.tokenizer.no_padding()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = os.cpu_count() or 1
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = _tokenizer(model_dir)
+        self.session = self._session(ort, path)
+
+    @staticmethod
+    def _session(ort, path: Path):
+        def options(level):
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = os.cpu_count() or 1
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            opts.graph_optimization_level = level
+            return opts
+
+        fast = _optimized_path(path)
+        if not fast.exists():
+            try:
+                _optimize(path)
+            except Exception:  # read-only cache dir etc.: optimise in memory each time instead
+                pass
+        if fast.exists():
+            try:
+                return ort.InferenceSession(
+                    str(fast), options(ort.GraphOptimizationLevel.ORT_DISABLE_ALL),
+                    providers=["CPUExecutionProvider"])
+            except Exception:  # e.g. written by another onnxruntime version: use the plain export
+                pass
+        return ort.InferenceSession(str(path), options(ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
+                                    providers=["CPUExecutionProvider"])
 
     def embed(self, texts: Sequence[str], batch_size: int = 32):
         import numpy as np
@@ -192,12 +230,50 @@ class OnnxEmbedder:
         return out
 
 
+def _tokenizer(model_dir: Path):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.enable_truncation(max_length=_max_seq_length(model_dir))
+    tok.no_padding()
+    return tok
+
+
+class MiniLMEmbedder:
+    """The default: a numpy forward pass over the memory-mapped weights for a few short texts
+    (a query: no onnxruntime import, no session set-up), onnxruntime for bulk work (imports).
+    Both give sentence-transformers' vectors."""
+
+    model_id = MINILM_ID
+    dim = MINILM_DIM
+    small_batch = 4
+
+    def __init__(self):
+        self.model_dir = minilm_dir()
+        self.tokenizer = _tokenizer(self.model_dir)
+        self._numpy = None
+        self._onnx = None
+
+    def embed(self, texts: Sequence[str]):
+        if len(texts) <= self.small_batch:
+            if self._numpy is None:
+                from .minilm_numpy import NumpyMiniLM
+
+                self._numpy = NumpyMiniLM(self.model_dir, self.tokenizer)
+            return self._numpy.embed(texts)
+        if self._onnx is None:
+            self._onnx = OnnxEmbedder()
+        return self._onnx.embed(texts)
+
+
 def make_embedder(name: str) -> Embedder:
-    name = (name or "onnx").lower()
+    name = (name or "minilm").lower()
+    if name == "minilm":
+        return MiniLMEmbedder()
     if name == "onnx":
         return OnnxEmbedder()
     if name in ("sbert", "sentence-transformers"):
         return SbertEmbedder()
     if name in ("hash", "fake"):
         return HashEmbedder()
-    raise MemcliError(f"unknown embedding backend {name!r}; use onnx, sbert or hash")
+    raise MemcliError(f"unknown embedding backend {name!r}; use minilm, onnx, sbert or hash")
