@@ -226,6 +226,7 @@ def reindex(ctx: typer.Context):
 # Keep these imports cheap (no heavy libraries at module level).
 from . import cli_maint  # noqa: E402,F401
 from . import cli_chat  # noqa: E402,F401
+from . import cli_ask  # noqa: E402,F401
 
 
 def run() -> None:
