@@ -132,7 +132,9 @@ class Memory:
         return f
 
     def search(self, query: str, *, limit: int | None = None, filters: Filters | None = None,
-               now: datetime | None = None) -> list[Hit]:
+               now: datetime | None = None, structure: bool = False) -> list[Hit]:
+        """``structure=True`` uses the digested structure: one-hop expansion along sources and
+        links, and the retention score as a small ranking signal (memcli/digest/graph.py)."""
         from .search import hybrid_search
 
         query = clean_text(query)
@@ -141,12 +143,14 @@ class Memory:
         limit = self.config.search_limit if limit is None else limit
         if limit < 1:
             raise MemcliError("-n must be at least 1")
+        limit = min(limit, 10_000)  # more hits than anyone reads; keeps SQL integers in range
         if self.store.vector_model() is not None:
             self._check_model()
             embedder = self.embedder
         else:  # nothing embedded yet: keyword search only, and don't load a model for nothing
             embedder = None
-        return hybrid_search(self.store, embedder, query, limit=limit, filters=filters, now=now)
+        return hybrid_search(self.store, embedder, query, limit=limit, filters=filters, now=now,
+                             expand=structure, retention_weight=0.1 if structure else 0.0)
 
     def show(self, item_id: int) -> dict:
         from .search import source_of
@@ -169,6 +173,14 @@ class Memory:
         for key in ("valid_from", "valid_to", "superseded_by"):
             if row.get(key) is not None and (key != "valid_from" or row["kind"] != "message"):
                 out[key] = row[key]
+        if row["source"] == "digest" and row.get("meta"):  # keywords/context of derived notes
+            import json
+
+            meta = json.loads(row["meta"]) or {}
+            out.update({k: meta[k] for k in ("keywords", "context", "type") if meta.get(k)})
+        history = self.store.history_of(item_id)
+        if history:
+            out["history"] = history
         if row["conversation_id"] is not None:
             conv = self.store.conversation(row["conversation_id"])
             out["conversation"] = {"id": conv["external_id"], "title": conv["title"],
