@@ -184,6 +184,12 @@ def show(
         for link in data.get(key, []):
             label = link.get("title") or link.get("target") or ""
             typer.echo(f"{key[:-1]}: [{link['id']}] {link['type']} {label}")
+    for key in ("keywords", "context"):
+        if data.get(key):
+            typer.echo(f"{key}: {', '.join(data[key]) if isinstance(data[key], list) else data[key]}")
+    for h in data.get("history", []):
+        typer.echo(f"history: {h['changed_at']} {h['field']} {h['old_value']} → {h['new_value']}"
+                   f" ({h['reason'] or ''})")
     typer.echo("")
     typer.echo(data["text"])
 
@@ -226,6 +232,7 @@ def reindex(ctx: typer.Context):
 # Keep these imports cheap (no heavy libraries at module level).
 from . import cli_maint  # noqa: E402,F401
 from . import cli_chat  # noqa: E402,F401
+from . import cli_digest  # noqa: E402,F401
 from . import cli_ask  # noqa: E402,F401
 
 

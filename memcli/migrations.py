@@ -116,3 +116,28 @@ def m001_core(db):
             title, text, tags, tokenize = 'porter unicode61 remove_diacritics 2'
         );
         """)
+
+
+@migration
+def m002_digest(db):
+    """What `digest` has processed (resumable, incremental) and how derived notes changed."""
+    _run(db, """
+        CREATE TABLE IF NOT EXISTS digest_state (
+            scope TEXT NOT NULL,
+            ref_id INTEGER NOT NULL,
+            upto INTEGER NOT NULL DEFAULT -1,
+            mode TEXT,
+            digested_at TEXT NOT NULL,
+            PRIMARY KEY (scope, ref_id)
+        );
+        CREATE TABLE IF NOT EXISTS note_history (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            changed_at TEXT NOT NULL,
+            field TEXT NOT NULL,
+            old_value TEXT,
+            new_value TEXT,
+            reason TEXT
+        );
+        CREATE INDEX IF NOT EXISTS note_history_item ON note_history (item_id)
+        """)

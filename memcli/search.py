@@ -63,10 +63,13 @@ def hit_from_row(row: dict, score: float, similarity: float | None = None,
 
 def hybrid_search(store, embedder, query: str, *, limit: int = 10,
                   filters: Filters | None = None, now: datetime | None = None,
-                  candidates: int | None = None) -> list[Hit]:
+                  candidates: int | None = None, expand: bool = False,
+                  retention_weight: float = 0.0) -> list[Hit]:
     """Best ``limit`` hits for ``query``; keyword and semantic rankings fused with RRF.
 
-    Superseded facts (``valid_to`` set) stay findable but rank below current ones."""
+    Superseded facts (``valid_to`` set) stay findable but rank below current ones.
+    ``retention_weight`` blends in the MemoryBank retention score and ``expand`` adds one-hop
+    neighbours (sources, links) of the best hits: see memcli/digest/graph.py."""
     limit = max(1, int(limit))
     n = candidates or max(50, limit * 5)
     kw = store.fts_search(fts_query(query), n, filters)
@@ -87,6 +90,14 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
             continue
         if row.get("valid_to"):
             score *= 0.5
+        if retention_weight:
+            from .digest.graph import apply_retention
+
+            score = apply_retention(score, row, now, retention_weight)
         hits.append(hit_from_row(row, score, sims.get(item_id), bm.get(item_id)))
     hits.sort(key=lambda h: (-h.score, -(h.similarity or 0.0), h.id))
+    if expand:
+        from .digest.graph import expand as expand_hits
+
+        hits = expand_hits(store, hits, now=now)
     return hits[:limit]

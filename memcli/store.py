@@ -338,7 +338,7 @@ class Store:
 
     def unresolved_links(self) -> list[dict]:
         return _rows(self.conn.execute(
-            "SELECT rowid, src_id, target, type FROM links WHERE dst_id IS NULL"))
+            "SELECT rowid, src_id, target, type, reason FROM links WHERE dst_id IS NULL"))
 
     def resolve_link(self, rowid: int, dst_id: int) -> None:
         self.conn.execute("UPDATE links SET dst_id = ? WHERE rowid = ?", (dst_id, rowid))
@@ -362,6 +362,187 @@ class Store:
             f"SELECT id FROM items WHERE lower(title) = lower(?) AND kind IN ({q}) "
             "ORDER BY (heading IS NULL) DESC, id LIMIT 1", (title, *kinds)).fetchone()
         return row[0] if row else None
+
+    # ---- file imports (used by memcli.ingest) ---------------------------------------------------
+    def items_by_path(self, source: str, path: str) -> list[dict]:
+        """Items imported from one file (a Markdown note and its sections), in key order."""
+        return _rows(self.conn.execute(
+            "SELECT id, key, meta FROM items WHERE source = ? AND path = ? ORDER BY id",
+            (source, path)))
+
+    def detach_links_to(self, ids: Sequence[int]) -> None:
+        """Make links that point at these items unresolved again (before the items are replaced),
+        so the foreign key's ON DELETE CASCADE does not drop other notes' links."""
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i:i + 500])
+            q = ",".join("?" * len(chunk))
+            self.conn.execute(f"UPDATE links SET dst_id = NULL WHERE dst_id IN ({q})", chunk)
+
+    def title_index(self, kinds: Sequence[str] = ("note", "section")) -> list[tuple]:
+        """(id, title, heading) of every item of these kinds, oldest first: for link resolution."""
+        q = ",".join("?" * len(kinds))
+        return self.conn.execute(
+            f"SELECT id, title, heading FROM items WHERE kind IN ({q}) AND title IS NOT NULL "
+            "ORDER BY id", tuple(kinds)).fetchall()
+
+    # ---- digest: progress, history, derived notes (used by memcli.digest) -----------------------
+    def digest_pending_conversations(self, limit: int | None = None) -> list[tuple[int, int]]:
+        """(conversation id, last digested position) for conversations with undigested messages."""
+        sql = ("SELECT c.id, COALESCE(d.upto, -1) FROM conversations c LEFT JOIN digest_state d "
+               "ON d.scope = 'conversation' AND d.ref_id = c.id WHERE EXISTS (SELECT 1 FROM items i "
+               "WHERE i.conversation_id = c.id AND i.kind = 'message' AND "
+               "COALESCE(i.position, 0) > COALESCE(d.upto, -1)) ORDER BY c.id")
+        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""),
+                                 (limit,) if limit else ()).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def digest_pending_items(self, kinds: Sequence[str], limit: int | None = None) -> list[dict]:
+        """Standalone (not in a conversation) verbatim items of these kinds not yet digested."""
+        q = ",".join("?" * len(kinds))
+        sql = (f"SELECT * FROM items i WHERE i.kind IN ({q}) AND i.conversation_id IS NULL AND "
+               "i.source != 'digest' AND NOT EXISTS (SELECT 1 FROM digest_state d "
+               "WHERE d.scope = 'item' AND d.ref_id = i.id) ORDER BY i.id")
+        params: list = list(kinds)
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return _rows(self.conn.execute(sql, params))
+
+    def mark_digested(self, scope: str, ref_id: int, upto: int = -1, mode: str = "") -> None:
+        self.conn.execute(
+            "INSERT INTO digest_state(scope, ref_id, upto, mode, digested_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(scope, ref_id) DO UPDATE SET upto = excluded.upto, mode = excluded.mode, "
+            "digested_at = excluded.digested_at", (scope, ref_id, upto, mode, now_iso()))
+
+    def digest_counts(self) -> dict:
+        return dict(self.conn.execute("SELECT scope, count(*) FROM digest_state GROUP BY scope"))
+
+    def add_history(self, item_id: int, field: str, old, new, reason: str | None = None) -> None:
+        def enc(v):
+            return v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+        self.conn.execute(
+            "INSERT INTO note_history(item_id, changed_at, field, old_value, new_value, reason) "
+            "VALUES (?,?,?,?,?,?)", (item_id, now_iso(), field, enc(old), enc(new), reason))
+
+    def history_of(self, item_id: int) -> list[dict]:
+        return _rows(self.conn.execute(
+            "SELECT changed_at, field, old_value, new_value, reason FROM note_history "
+            "WHERE item_id = ? ORDER BY id", (item_id,)))
+
+    def items_with_hash(self, text: str, kinds: Sequence[str]) -> list[int]:
+        q = ",".join("?" * len(kinds))
+        return [r[0] for r in self.conn.execute(
+            f"SELECT id FROM items WHERE content_hash = ? AND kind IN ({q}) ORDER BY id",
+            (content_hash(text), *kinds))]
+
+    def set_superseded(self, old_id: int, new_id: int, valid_to: str) -> None:
+        self.conn.execute("UPDATE items SET valid_to = ?, superseded_by = ? WHERE id = ?",
+                          (valid_to, new_id, old_id))
+
+    def set_item_meta(self, item_id: int, meta: dict | None) -> None:
+        self.conn.execute("UPDATE items SET meta = ? WHERE id = ?",
+                          (json.dumps(meta, ensure_ascii=False) if meta else None, item_id))
+
+    def current_facts_with_attribute(self, attribute: str, subject: str) -> list[dict]:
+        """Facts still valid whose meta names this subject/attribute (supersession candidates)."""
+        return _rows(self.conn.execute(
+            "SELECT * FROM items WHERE kind = 'fact' AND valid_to IS NULL AND "
+            "json_extract(meta, '$.attribute') = ? AND lower(json_extract(meta, '$.subject')) = ? "
+            "ORDER BY created_at, id", (attribute, subject.lower())))
+
+    def list_derived(self, kinds: Sequence[str], *, tags: Sequence[str] | None = None,
+                     since: str | None = None, limit: int | None = None,
+                     current_only: bool = False) -> list[dict]:
+        q = ",".join("?" * len(kinds))
+        sql = f"SELECT * FROM items WHERE kind IN ({q})"
+        params: list = list(kinds)
+        if tags:
+            sql += (" AND EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = items.id AND "
+                    f"t.tag IN ({','.join('?' * len(tags))}))")
+            params += [t.lower().lstrip("#") for t in tags]
+        if since:
+            sql += " AND created_at >= ?"
+            params.append(since)
+        if current_only:
+            sql += " AND valid_to IS NULL"
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = _rows(self.conn.execute(sql, params))
+        tags_ = self.tags_of([r["id"] for r in rows])
+        for r in rows:
+            r["tags"] = tags_.get(r["id"], [])
+        return rows
+
+    def sources_map(self, ids: Sequence[int]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for item_id, src in self.conn.execute(
+                    f"SELECT item_id, source_id FROM item_sources WHERE item_id IN ({q}) "
+                    "ORDER BY source_id", chunk):
+                out.setdefault(item_id, []).append(src)
+        return out
+
+    def linked_ids(self, ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+        """Both directions of resolved links: id → [(other id, type)]."""
+        out: dict[int, list[tuple[int, str]]] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), 400):
+            chunk = ids[i:i + 400]
+            q = ",".join("?" * len(chunk))
+            for a, b, t in self.conn.execute(
+                    f"SELECT src_id, dst_id, type FROM links WHERE dst_id IS NOT NULL AND "
+                    f"(src_id IN ({q}) OR dst_id IN ({q}))", chunk + chunk):
+                if a in chunk:
+                    out.setdefault(a, []).append((b, t))
+                if b in chunk:
+                    out.setdefault(b, []).append((a, t))
+        return out
+
+    def derived_without_sources(self, kinds: Sequence[str]) -> list[int]:
+        q = ",".join("?" * len(kinds))
+        return [r[0] for r in self.conn.execute(
+            f"SELECT id FROM items i WHERE kind IN ({q}) AND NOT EXISTS "
+            "(SELECT 1 FROM item_sources s WHERE s.item_id = i.id)", list(kinds))]
+
+    def duplicate_hash_groups(self, kind: str) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM (SELECT content_hash FROM items WHERE kind = ? "
+            "GROUP BY content_hash HAVING count(*) > 1)", (kind,)).fetchone()[0]
+
+    def all_conversations(self) -> list[dict]:
+        return _rows(self.conn.execute("SELECT * FROM conversations ORDER BY id"))
+
+    def standalone_items(self, kinds: Sequence[str]) -> list[dict]:
+        """Items of these kinds outside conversations, oldest first, with their tags."""
+        q = ",".join("?" * len(kinds))
+        rows = _rows(self.conn.execute(
+            f"SELECT * FROM items WHERE kind IN ({q}) AND conversation_id IS NULL "
+            "ORDER BY created_at, id", list(kinds)))
+        tags = self.tags_of([r["id"] for r in rows])
+        for r in rows:
+            r["tags"] = tags.get(r["id"], [])
+        return rows
+
+    def merge_items(self, keep_id: int, drop_id: int) -> None:
+        """Fold a duplicate into ``keep_id``: union of sources, links re-pointed, then delete it."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR IGNORE INTO item_sources(item_id, source_id) SELECT ?, source_id "
+                "FROM item_sources WHERE item_id = ? AND source_id != ?", (keep_id, drop_id, keep_id))
+            self.conn.execute("UPDATE OR IGNORE links SET dst_id = ?, target = ? WHERE dst_id = ? "
+                              "AND src_id != ?", (keep_id, str(keep_id), drop_id, keep_id))
+            self.conn.execute("UPDATE OR IGNORE links SET src_id = ? WHERE src_id = ? AND "
+                              "COALESCE(dst_id, -1) != ?", (keep_id, drop_id, keep_id))
+            self.conn.execute("UPDATE items SET superseded_by = ? WHERE superseded_by = ?",
+                              (keep_id, drop_id))
+            self.add_history(keep_id, "merged", str(drop_id), None, "near-duplicate merged")
+            self.delete_item(drop_id)
 
     # ---- search primitives ----------------------------------------------------------------------
     def _filter_sql(self, f: Filters | None, alias: str = "items") -> tuple[str, list]:

@@ -1,0 +1,146 @@
+"""Retrieval over the digested structure: one-hop expansion along sources and links, the
+MemoryBank-style retention score, and the map from any hit back to the verbatim items it rests on.
+
+- ``retention(row, now)``: R = exp(−Δt / S), Δt = days since the item was last recalled (or
+  created), S = S0 · (1 + access_count) · (0.5 + importance). Every recall raises S (it is
+  remembered longer) and resets Δt; R is a ranking signal in [0, 1], never a reason to delete.
+- ``expand(store, hits)``: each hit passes part of its score to the items one hop away (a note's
+  verbatim sources, linked notes), so a question about two facts can surface both.
+- ``verbatim_sources(store, ids)`` / ``recall_verbatim(memory, query)``: derived notes found by
+  search vote for the messages they came from (for citing, and for turn-level evaluation)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+DERIVED = frozenset({"summary", "fact", "reflection"})
+S0_DAYS = 30.0
+
+
+def _dt(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def retention(row: dict, now: datetime | None = None, *, s0_days: float = S0_DAYS) -> float:
+    """MemoryBank forgetting curve R = exp(−Δt/S); 1.0 when just seen, → 0 when long unused."""
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    last = _dt(row.get("last_accessed")) or _dt(row.get("created_at"))
+    if last is None:
+        return 1.0
+    days = max(0.0, (now - last).total_seconds() / 86400.0)
+    importance = float(row.get("importance") if row.get("importance") is not None else 0.5)
+    strength = s0_days * (1 + int(row.get("access_count") or 0)) * (0.5 + max(0.0, importance))
+    return math.exp(-days / strength)
+
+
+def apply_retention(score: float, row: dict, now: datetime | None, weight: float) -> float:
+    """Blend: score · ((1 − w) + w · R). w = 0 leaves the score as it was."""
+    if weight <= 0:
+        return score
+    return score * ((1.0 - weight) + weight * retention(row, now))
+
+
+def verbatim_sources(store, ids, max_depth: int = 3) -> dict[int, list[int]]:
+    """id → the verbatim (non-derived) item ids it rests on; a verbatim item maps to itself."""
+    ids = list(dict.fromkeys(ids))
+    rows = store.get_items(ids)
+    out: dict[int, list[int]] = {}
+    pending: dict[int, list[int]] = {}
+    for i in ids:
+        row = rows.get(i)
+        if row is None:
+            continue
+        if row["kind"] in DERIVED:
+            pending[i] = [i]
+        else:
+            out[i] = [i]
+    for _ in range(max_depth):
+        if not pending:
+            break
+        frontier = {x for xs in pending.values() for x in xs}
+        smap = store.sources_map(list(frontier))
+        srows = store.get_items([s for xs in smap.values() for s in xs])
+        nxt: dict[int, list[int]] = {}
+        for i, xs in pending.items():
+            found, deeper = out.setdefault(i, []), []
+            for x in xs:
+                for s in smap.get(x, []):
+                    r = srows.get(s)
+                    if r is None:
+                        continue
+                    if r["kind"] in DERIVED:
+                        deeper.append(s)
+                    elif s not in found:
+                        found.append(s)
+            if deeper:
+                nxt[i] = deeper
+        pending = nxt
+    return out
+
+
+def expand(store, hits: list, *, weight: float = 0.5, top: int = 20, now=None) -> list:
+    """One-hop expansion: each of the ``top`` hits gives ``weight · score / √(fan-out)`` to its
+    sources and linked items (added as new hits when not already found). Best first."""
+    from ..search import hit_from_row
+
+    if not hits:
+        return hits
+    by_id = {h.id: h for h in hits}
+    seeds = hits[:top]
+    smap = store.sources_map([h.id for h in seeds])
+    lmap = store.linked_ids([h.id for h in seeds])
+    bonus: dict[int, float] = {}
+    for h in seeds:
+        nbrs = list(dict.fromkeys(smap.get(h.id, []) + [o for o, t in lmap.get(h.id, [])
+                                                          if t != "supersedes"]))
+        if not nbrs:
+            continue
+        share = weight * h.score / math.sqrt(len(nbrs))
+        for n in nbrs:
+            if n != h.id:
+                bonus[n] = bonus.get(n, 0.0) + share
+    new_rows = store.get_items([i for i in bonus if i not in by_id])
+    for item_id, b in bonus.items():
+        if item_id in by_id:
+            by_id[item_id].score += b
+        elif item_id in new_rows:
+            row = new_rows[item_id]
+            by_id[item_id] = hit_from_row(row, b * (0.5 if row.get("valid_to") else 1.0))
+    out = sorted(by_id.values(), key=lambda h: (-h.score, h.id))
+    return out
+
+
+def recall_verbatim(memory, query: str, *, limit: int = 10, filters=None, now=None,
+                    derived_weight: float = 1.0, candidates: int | None = None) -> list:
+    """Verbatim items ranked with the help of the digested structure: every hit (verbatim or
+    derived) adds its score to the verbatim items it rests on (a derived note's weight is split
+    over its sources). The plain index is the same call with no derived notes in the memory."""
+    from ..search import hit_from_row, hybrid_search
+
+    embedder = memory.embedder if memory.store.vector_model() is not None else None
+    if embedder is not None:
+        memory._check_model()
+    hits = hybrid_search(memory.store, embedder, query, limit=max(limit * 5, 50),
+                         filters=filters, now=now, candidates=candidates)
+    vmap = verbatim_sources(memory.store, [h.id for h in hits])
+    scores: dict[int, float] = {}
+    for h in hits:
+        srcs = vmap.get(h.id, [])
+        if not srcs:
+            continue
+        w = 1.0 if h.kind not in DERIVED else derived_weight / math.sqrt(len(srcs))
+        for s in srcs:
+            scores[s] = scores.get(s, 0.0) + w * h.score
+    rows = memory.store.get_items(list(scores))
+    out = [hit_from_row(rows[i], sc) for i, sc in scores.items() if i in rows]
+    out.sort(key=lambda h: (-h.score, h.id))
+    return out[:limit]
