@@ -205,14 +205,19 @@ def _where(hit: Hit) -> str:
     return src.get("title") or hit.title or src.get("path") or src.get("type") or ""
 
 
+def _quoted(text: str, width: int) -> str:
+    """Stored text shown inside an answer or prompt: one line, and brackets neutralised so a note
+    cannot smuggle in citation markers."""
+    return _one_line(text, width).replace("[", "(").replace("]", ")")
+
+
 def format_source(n: int, hit: Hit, width: int = SOURCE_CHARS) -> str:
-    """One numbered source for the prompt. Its text is quoted data: brackets are neutralised so
-    a note cannot smuggle in citation markers."""
-    text = _one_line(hit.text, width).replace("[", "(").replace("]", ")")
+    """One numbered source for the prompt; its text is quoted data."""
+    text = _quoted(hit.text, width)
     meta = [(hit.created_at or "")[:10]]
     where = _where(hit)
     if where:
-        meta.append(_one_line(where, 60).replace("[", "(").replace("]", ")"))
+        meta.append(_quoted(where, 60))
     if hit.role:
         meta.append(hit.role)
     return f"[{n}] ({', '.join(m for m in meta if m)}) \"{text}\""
@@ -238,7 +243,7 @@ def evidence_text(hits: list[Hit], numbers: list[int]) -> str:
     for n in numbers:
         h = hits[n - 1]
         date = (h.created_at or "")[:10]
-        lines.append(f"[{n}] {date}: {_one_line(h.text, 160)}")
+        lines.append(f"[{n}] {date}: {_quoted(h.text, 160)}")
     return "\n".join(lines)
 
 
