@@ -121,6 +121,7 @@ class ItemScreen(Screen):
         nav.display = bool(options)
         self.query_one("#item-nav-label").display = bool(options)
         if options:
+            nav.highlighted = 0
             nav.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -1,0 +1,185 @@
+"""ChatSession: the chat is stored as memory as it happens, and later questions can cite it."""
+
+import json
+import threading
+
+import pytest
+
+from memcli.backends.embedders import HashEmbedder
+from memcli.backends.llm import FakeLLM
+from memcli.chat import ChatSession, item_view, search
+from memcli.errors import MemcliError, NotFound
+from memcli.services import Memory
+
+
+@pytest.fixture
+def fake():
+    return FakeLLM("Your bike is a blue Brompton [1].")
+
+
+@pytest.fixture
+def memory(home, fake):
+    m = Memory(home, embedder=HashEmbedder(), llm=fake)
+    m.remember("I bought a blue Brompton folding bike in Berlin", title="bike", tags=["bike"])
+    m.remember("The dentist appointment is on Friday at 9", title="dentist")
+    yield m
+    m.close()
+
+
+def chat_rows(memory):
+    return [r for r in memory.store.execute(
+        "SELECT i.id, i.role, i.text, i.position, i.external_id, i.key, i.source, i.meta, "
+        "c.external_id, c.title, c.source FROM items i JOIN conversations c "
+        "ON c.id = i.conversation_id ORDER BY i.position").fetchall()]
+
+
+def test_each_message_is_stored_as_it_happens(memory, fake):
+    session = ChatSession(memory, llm=fake)
+    assert session.messages() == []  # nothing stored before the first question
+    seen_in_db = []
+
+    def on_token(token):  # while the answer streams, the question is already in the store
+        seen_in_db.append(len(chat_rows(memory)))
+
+    turn = session.ask("Which Brompton bike did I buy in Berlin?", on_token=on_token)
+    assert seen_in_db and set(seen_in_db) == {1}
+    rows = chat_rows(memory)
+    assert [(r[1], r[2], r[3], r[4], r[6]) for r in rows] == [
+        ("user", "Which Brompton bike did I buy in Berlin?", 0, "0", "chat"),
+        ("assistant", turn.answer.answer, 1, "1", "chat"),
+    ]
+    assert rows[0][5] == f"chat:{session.external_id}:0"
+    assert rows[0][8] == session.external_id and rows[0][9] == "Which Brompton bike did I buy in Berlin?"
+    assert rows[0][10] == "chat"
+    meta = json.loads(rows[1][7])
+    assert meta["citations"] == [c.id for c in turn.answer.citations] and meta["citations"]
+    assert (turn.question_id, turn.answer_id) == (rows[0][0], rows[1][0])
+    # the answer streamed through the callback, token by token
+    assert len(seen_in_db) > 1
+
+
+def test_the_question_just_asked_is_not_its_own_citation(memory, fake):
+    session = ChatSession(memory, llm=fake)
+    turn = session.ask("blue Brompton folding bike Berlin")  # the question matches itself best
+    cited = {c.id for c in turn.answer.citations}
+    assert turn.question_id not in cited
+    bike = memory.store.find_by_title("bike")
+    assert bike in cited
+
+
+def test_a_failing_model_keeps_the_question_and_the_chat_goes_on(memory):
+    calls = []
+
+    def flaky(messages):
+        calls.append(messages)
+        if len(calls) == 1:
+            raise RuntimeError("model crashed")
+        return "The dentist is on Friday [1]."
+
+    llm = FakeLLM(flaky)
+    session = ChatSession(memory, llm=llm)
+    with pytest.raises(RuntimeError, match="model crashed"):
+        session.ask("When is the dentist appointment?")
+    rows = chat_rows(memory)
+    assert [(r[1], r[3]) for r in rows] == [("user", 0)]  # the question survived the crash
+    turn = session.ask("When is the dentist appointment?")
+    assert turn.answer.answer.startswith("The dentist is on Friday")
+    assert [(r[1], r[3]) for r in chat_rows(memory)] == [("user", 0), ("user", 1), ("assistant", 2)]
+
+
+def test_a_later_chat_can_cite_an_earlier_one(memory):
+    llm = FakeLLM("Noted [1].")
+    first = ChatSession(memory, llm=llm)
+    first.ask("Remember that my locker code at the gym is 4471")
+    said = first.messages()[0]["id"]
+    memory.remember("unrelated note about groceries and milk")
+    second = ChatSession(memory, llm=llm)
+    turn = second.ask("what is my gym locker code")
+    assert second.conversation_id != first.conversation_id
+    cited = {c.id: c for c in turn.answer.citations}
+    assert said in cited
+    assert cited[said].source["type"] == "chat"
+    assert cited[said].source["conversation_id"] == first.external_id
+
+
+def test_history_of_the_chat_reaches_the_model_and_resume_continues(memory, fake):
+    session = ChatSession(memory, llm=fake)
+    session.ask("Which Brompton bike did I buy in Berlin?")
+    session.ask("Where did I buy it?")
+    prompt = "\n".join(m["content"] for m in fake.calls[-1]["messages"])
+    assert "Which Brompton bike did I buy in Berlin?" in prompt  # the previous turn is context for the follow-up
+
+    again = ChatSession.resume(memory, session.external_id, llm=fake)
+    assert [h["content"] for h in again.history][:1] == ["Which Brompton bike did I buy in Berlin?"]
+    again.ask("And when is the dentist?")
+    positions = [r[3] for r in chat_rows(memory)]
+    assert positions == [0, 1, 2, 3, 4, 5]
+    assert memory.stats()["conversations"] == 1
+
+    with pytest.raises(NotFound):
+        ChatSession.resume(memory, "no-such-chat")
+
+
+def test_empty_question_is_refused_and_nothing_is_stored(memory, fake):
+    with pytest.raises(MemcliError):
+        ChatSession(memory, llm=fake).ask("   ")
+    assert chat_rows(memory) == []
+
+
+def test_item_view_has_neighbours_and_links(memory, fake):
+    session = ChatSession(memory, llm=fake)
+    session.ask("Which Brompton bike did I buy in Berlin?")
+    session.ask("When is the dentist appointment?")
+    msgs = session.messages()
+    view = item_view(memory, msgs[1]["id"], lock=session.lock)
+    assert [m["id"] for m in view["previous"]] == [msgs[0]["id"]]
+    assert [m["id"] for m in view["next"]] == [msgs[2]["id"], msgs[3]["id"]]
+    assert view["conversation"]["source"] == "chat"
+
+    bike, dentist = memory.store.find_by_title("bike"), memory.store.find_by_title("dentist")
+    memory.store.add_link(bike, dentist, type="related")
+    note = item_view(memory, bike)
+    assert note["previous"] == [] and note["next"] == []
+    assert [link["id"] for link in note["links"]] == [dentist]
+    assert [link["id"] for link in item_view(memory, dentist)["backlinks"]] == [bike]
+
+
+def test_search_helper_filters_and_rejects_bad_dates(memory, fake):
+    ChatSession(memory, llm=fake).ask("Which Brompton bike did I buy in Berlin?")
+    hits = search(memory, "bike", source="chat")
+    assert hits and {h.source["type"] for h in hits} == {"chat"}
+    hits = search(memory, "bike", kind="note", tag="bike")
+    assert [h.title for h in hits] == ["bike"]
+    with pytest.raises(MemcliError):
+        search(memory, "bike", since="not a date at all xyz")
+
+
+def test_ui_thread_reads_while_a_worker_chats(memory, fake):
+    """One connection, two threads: the session's lock keeps them from interleaving."""
+    session = ChatSession(memory, llm=fake)
+    errors = []
+
+    def chat():
+        try:
+            for i in range(5):
+                session.ask(f"Which Brompton bike did I buy in Berlin? ({i})")
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    t = threading.Thread(target=chat)
+    t.start()
+    while t.is_alive():
+        search(memory, "dentist Friday", lock=session.lock)
+        item_view(memory, 1, lock=session.lock)
+    t.join()
+    assert errors == []
+    assert len(session.messages()) == 10
+
+
+def test_the_chat_is_found_by_memcli_search(memory, fake, cli_json):
+    session = ChatSession(memory, llm=fake)
+    session.ask("Remember: the wifi password at grandma's is sunflower77")
+    hits = cli_json("search", "grandma wifi password", "--source", "chat")
+    assert hits[0]["source"]["type"] == "chat"
+    assert hits[0]["source"]["conversation_id"] == session.external_id
+    assert "sunflower77" in hits[0]["text"]
