@@ -234,6 +234,7 @@ from . import cli_maint  # noqa: E402,F401
 from . import cli_chat  # noqa: E402,F401
 from . import cli_digest  # noqa: E402,F401
 from . import cli_ask  # noqa: E402,F401
+from . import cli_import  # noqa: E402,F401
 
 
 def run() -> None:

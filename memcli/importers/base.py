@@ -1,0 +1,225 @@
+"""Plain records the importers yield, and the helpers they share: locating the export file(s)
+inside a zip or folder, streaming a JSON array with ijson, and one-line errors.
+
+No SQL and no storage here: :mod:`memcli.ingest` turns these records into stored items.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+from ..errors import ImportFailed
+
+
+# ---- records ------------------------------------------------------------------------------------
+@dataclass
+class Message:
+    id: str
+    role: str
+    text: str
+    created_at: str | None = None  # canonical ISO UTC (timeutil.normalize) or None
+    meta: dict | None = None
+
+
+@dataclass
+class Conversation:
+    source: str  # chatgpt | claude | jsonl
+    id: str
+    title: str | None
+    created_at: str | None
+    updated_at: str | None
+    messages: list[Message]
+    meta: dict | None = None
+
+
+@dataclass
+class Document:
+    """A standalone text that is not a chat message (a Claude project doc, a Claude memory)."""
+
+    source: str
+    key: str
+    text: str
+    title: str | None = None
+    created_at: str | None = None
+    tags: list[str] = field(default_factory=list)
+    meta: dict | None = None
+
+
+@dataclass
+class Failed:
+    """A record that could not be parsed; the rest of the export still imports."""
+
+    label: str
+    reason: str
+
+
+Record = Conversation | Document | Failed
+WRONG = "<wrong export type>"  # Failed.label of a record from another kind of export
+
+
+# ---- errors -------------------------------------------------------------------------------------
+def fail(where, what: str) -> ImportFailed:
+    return ImportFailed(f"{where}: {what}")
+
+
+def check_exists(path: Path) -> None:
+    if not path.exists():
+        raise fail(path, "no such file or directory")
+
+
+# ---- export files -------------------------------------------------------------------------------
+@dataclass
+class Part:
+    """One JSON file of an export: a plain file, or a member of a zip."""
+
+    label: str  # what error messages name
+    path: Path
+    member: str | None = None  # name inside the zip
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        try:
+            if self.member is None:
+                with open(self.path, "rb") as f:
+                    yield f
+            else:
+                with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as f:
+                    yield f
+        except OSError as exc:
+            raise fail(self.label, f"cannot read: {exc.strerror or exc}") from None
+        except zipfile.BadZipFile as exc:
+            raise fail(self.label, f"broken zip file: {exc}") from None
+
+
+def find_parts(path: Path, pattern: re.Pattern, *, what: str) -> list[Part]:
+    """Files whose base name matches ``pattern`` in a zip, a folder (recursively) or the file itself.
+
+    Raises a one-line ImportFailed for a missing path, a fake zip, or nothing that matches."""
+    check_exists(path)
+    if path.is_dir():
+        found = sorted((p for p in path.rglob("*.json") if pattern.fullmatch(p.name)
+                        and not any(s.startswith(".") for s in p.relative_to(path).parts)),
+                       key=lambda p: (len(p.relative_to(path).parts), str(p)))
+        if not found:
+            raise fail(path, f"no {what} in this folder")
+        top = len(found[0].relative_to(path).parts)  # the shallowest folder that has them
+        return [Part(str(p), p) for p in found if len(p.relative_to(path).parts) == top]
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if not n.endswith("/")]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise fail(path, f"broken zip file: {exc}") from None
+        found = sorted((n for n in names if pattern.fullmatch(n.rsplit("/", 1)[-1])
+                        and not n.startswith("__MACOSX/")), key=lambda n: (n.count("/"), n))
+        if not found:
+            raise fail(path, f"no {what} in this zip")
+        top = found[0].count("/")
+        return [Part(f"{path}:{n}", path, n) for n in found if n.count("/") == top]
+    if path.suffix.lower() == ".zip":
+        raise fail(path, "not a zip file (or a damaged one)")
+    if not path.is_file():
+        raise fail(path, "not a regular file")
+    return [Part(str(path), path)]
+
+
+def sibling(part: Part, name: str) -> Part | None:
+    """``name`` next to ``part`` (same folder or same zip folder), if present."""
+    if part.member is None:
+        p = part.path.parent / name
+        return Part(str(p), p) if p.is_file() else None
+    prefix = part.member.rsplit("/", 1)[0] + "/" if "/" in part.member else ""
+    with zipfile.ZipFile(part.path) as zf:
+        if prefix + name in zf.namelist():
+            return Part(f"{part.path}:{prefix}{name}", part.path, prefix + name)
+    return None
+
+
+def _first_byte(f: IO[bytes]) -> bytes:
+    while True:
+        chunk = f.read(1)
+        if not chunk:
+            return b""
+        if chunk == b"\xef":  # UTF-8 byte order mark
+            f.read(2)
+            continue
+        if not chunk.isspace():
+            return chunk
+
+
+def stream_array(part: Part, what: str) -> Iterator[object]:
+    """Yield the elements of the JSON array in ``part`` one by one (ijson; constant memory).
+
+    A file that is empty, binary, not a JSON array, or truncated raises ImportFailed naming it."""
+    import ijson
+
+    with part.open() as raw:
+        f = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
+        first = _first_byte(f)
+        if not first:
+            raise fail(part.label, "the file is empty")
+        if first != b"[":
+            if first == b"{":
+                raise fail(part.label, f"expected a JSON list of {what}, found a JSON object")
+            raise fail(part.label, f"not a JSON file (binary or text?); expected a list of {what}")
+        stream = _Prefixed(first, f)
+        try:
+            yield from ijson.items(stream, "item", use_float=True)
+        except ijson.JSONError as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "incomplete" in msg.lower() or "premature" in msg.lower() or "EOF" in msg:
+                raise fail(part.label, f"truncated JSON ({msg})") from None
+            raise fail(part.label, f"invalid JSON ({msg})") from None
+        except UnicodeDecodeError:
+            raise fail(part.label, "not UTF-8 text (binary file?)") from None
+
+
+class _Prefixed(io.RawIOBase):
+    """A byte stream that replays the bytes already peeked, then reads on."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            data, self._head = self._head + self._rest.read(), b""
+            return data
+        if self._head:
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._rest.read(n)
+
+
+# ---- text helpers -------------------------------------------------------------------------------
+def as_text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def tidy(text: str) -> str:
+    """Trim trailing spaces and runs of blank lines; keep the text otherwise verbatim."""
+    lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    out: list[str] = []
+    for ln in lines:
+        if ln or (out and out[-1]):
+            out.append(ln)
+    return "\n".join(out).strip()
+

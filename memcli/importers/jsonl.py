@@ -1,0 +1,110 @@
+"""The documented interchange format (see DESIGN.md, "memcli import jsonl FILE"): one conversation
+per line::
+
+    {"id": "...", "title": "...", "created_at": "...",
+     "messages": [{"role": "user|assistant|system", "content": "...", "created_at": "...", "id": "..."}]}
+
+``title``, the times and the message ids are optional; a message without an id gets its 0-based
+position in ``messages``, so re-importing the same file is a no-op. The format is a contract, so a
+line that breaks it stops the import with the line number (before anything is written).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from ..timeutil import normalize
+from .base import Conversation, Message, Record, check_exists, fail
+
+SOURCE = "jsonl"
+
+
+def _line_error(label: str, n: int, what: str):
+    return fail(label, f"line {n}: {what}")
+
+
+def parse_line(obj, label: str, n: int) -> Conversation:
+    if not isinstance(obj, dict):
+        raise _line_error(label, n, "expected a JSON object (one conversation per line)")
+    if "mapping" in obj or "chat_messages" in obj:
+        raise _line_error(label, n, "this is a ChatGPT/Claude conversation; use "
+                                    "`memcli import chatgpt` or `memcli import claude`")
+    conv_id = obj.get("id")
+    if not isinstance(conv_id, (str, int)) or isinstance(conv_id, bool) or str(conv_id) == "":
+        raise _line_error(label, n, 'the conversation needs an "id" (a string)')
+    msgs = obj.get("messages")
+    if not isinstance(msgs, list):
+        raise _line_error(label, n, '"messages" must be a list')
+    title = obj.get("title")
+    if title is not None and not isinstance(title, str):
+        raise _line_error(label, n, '"title" must be a string')
+    conv_time = _time(obj.get("created_at"), label, n, "created_at")
+    messages: list[Message] = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            raise _line_error(label, n, f"message {i} is not an object")
+        role, content = m.get("role"), m.get("content")
+        if not isinstance(role, str) or not role.strip():
+            raise _line_error(label, n, f'message {i} has no "role"')
+        if not isinstance(content, str):
+            raise _line_error(label, n, f'message {i}: "content" must be a string')
+        mid = m.get("id")
+        if mid is None or mid == "":
+            mid = i
+        elif not isinstance(mid, (str, int)) or isinstance(mid, bool):
+            raise _line_error(label, n, f'message {i}: "id" must be a string')
+        if not content.strip():
+            continue
+        messages.append(Message(
+            id=str(mid), role=role.strip().lower(), text=content.strip(),
+            created_at=_time(m.get("created_at"), label, n, f"message {i} created_at") or conv_time))
+    return Conversation(source=SOURCE, id=str(conv_id), title=title or None,
+                        created_at=conv_time or (messages[0].created_at if messages else None),
+                        updated_at=None, messages=messages)
+
+
+def _time(value, label: str, n: int, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    out = normalize(value)
+    if out is None:
+        raise _line_error(label, n, f"cannot read {what} {value!r}; use ISO-8601")
+    return out
+
+
+def parse(path: str | Path) -> Iterator[Record]:
+    path = Path(path)
+    check_exists(path)
+    if path.is_dir():
+        raise fail(path, "is a folder; give the .jsonl file")
+    label = str(path)
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise fail(label, f"cannot read: {exc.strerror or exc}") from None
+    seen = 0
+    with f:
+        for n, raw in enumerate(f, 1):
+            if b"\x00" in raw:
+                raise fail(label, "a binary file, not JSON Lines")
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8").strip()
+            except UnicodeDecodeError:
+                raise fail(label, f"line {n}: not UTF-8 text (binary file?)") from None
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                if n == 1 and line in ("[", "{") or line.startswith(("[{", "[\n")):
+                    raise fail(label, "a JSON document, not JSON Lines (one conversation per "
+                                      "line); for a ChatGPT or Claude export use `memcli import "
+                                      "chatgpt` or `memcli import claude`") from None
+                hint = " (truncated?)" if not raw.endswith(b"\n") else ""
+                raise _line_error(label, n, f"invalid JSON{hint}: {exc.msg}") from None
+            seen += 1
+            yield parse_line(obj, label, n)
+    if not seen:
+        raise fail(label, "no conversations in this file (it is empty)")
