@@ -1,0 +1,50 @@
+"""The documented JSONL contract."""
+
+from pathlib import Path
+
+import pytest
+
+from memcli.errors import ImportFailed
+from memcli.ingest import import_path
+
+FILE = Path(__file__).parent / "fixtures" / "import" / "conversations.jsonl"
+
+
+def test_contract(mem):
+    r = import_path(mem, "jsonl", FILE)
+    assert (r.conversations, r.messages, r.added) == (2, 4, 4)
+    j1 = mem.store.conversation_messages(mem.store.find_conversation("jsonl", "j1")["id"])
+    # a message without an id gets its 0-based position; with an id it keeps it
+    assert [m["external_id"] for m in j1] == ["0", "a1"]
+    assert [m["key"] for m in j1] == ["jsonl:j1:0", "jsonl:j1:a1"]
+    assert j1[0]["created_at"] == "2024-01-05T19:00:00Z" and j1[0]["title"] == "Piano practice"
+    j2 = mem.store.conversation_messages(mem.store.find_conversation("jsonl", "j2")["id"])
+    # the empty system message is dropped but positions of the others stay their list index
+    assert [m["external_id"] for m in j2] == ["0", "2"]
+    assert j2[0]["created_at"] == "2024-02-01T07:00:00Z"  # converted to UTC
+    assert import_path(mem, "jsonl", FILE).added == 0
+
+
+def test_search_contract_ids(cli, cli_json):
+    cli_json("import", "jsonl", FILE)
+    hit = cli_json("search", "Chopin nocturne", "-n", "1")[0]
+    assert hit["source"]["conversation_id"] == "j1" and hit["source"]["message_id"] == "0"
+    assert hit["source"]["type"] == "jsonl"
+
+
+@pytest.mark.parametrize("line, what", [
+    ('{"title": "x", "messages": []}', 'needs an "id"'),
+    ('{"id": "a", "messages": "hi"}', '"messages" must be a list'),
+    ('{"id": "a", "messages": [{"content": "hi"}]}', 'has no "role"'),
+    ('{"id": "a", "messages": [{"role": "user", "content": 3}]}', '"content" must be a string'),
+    ('{"id": "a", "created_at": "not a date at all zzz", "messages": []}', "cannot read"),
+    ('["a"]', "expected a JSON object"),
+])
+def test_bad_lines_fail_whole_file(mem, tmp_path, line, what):
+    f = tmp_path / "x.jsonl"
+    good = '{"id": "ok", "messages": [{"role": "user", "content": "fine"}]}'
+    f.write_text(good + "\n" + line + "\n")
+    with pytest.raises(ImportFailed) as exc:
+        import_path(mem, "jsonl", f)
+    assert str(exc.value).startswith(f"{f}: line 2: ") and what in str(exc.value)
+    assert mem.stats()["items"] == 0  # validated before anything was written
