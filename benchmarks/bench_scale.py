@@ -1,0 +1,257 @@
+"""Warm search latency and memory at 10k / 100k / 1M stored items.
+
+One store grows through the sizes; at each size a warm ``Memory`` (model loaded, a few searches
+already run) answers ``--queries`` searches with ``Memory.search(query, limit=10)`` and we report
+p50/p95 wall time per search (query embedding included), the keyword and vector halves on their
+own, the process RSS and the database size.
+
+Items are synthetic chat messages: templated sentences mixed with words drawn from a Zipf
+distribution over the MiniLM WordPiece vocabulary (so keyword posting lists are realistically
+skewed). To skip hours of embedding, item vectors are random-but-clustered unit vectors around
+real MiniLM embeddings of topic sentences; queries are embedded for real by the default embedder.
+Everything is written through ``Memory.add_items(..., vectors=...)``, the product's own path.
+
+    .venv/bin/python benchmarks/bench_scale.py --sizes 10000,100000,1000000
+    .venv/bin/python benchmarks/bench_scale.py --sizes 2000 --queries 5 --embedder hash  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+TOPICS = [
+    "planning a trip abroad, flights, hotels and trains", "cooking dinner recipes and groceries",
+    "work meetings, deadlines and project roadmaps", "running, gym workouts and health",
+    "family birthdays, visits and phone calls", "personal finance, budgets and taxes",
+    "programming bugs, python code and databases", "gardening, plants and the weather",
+    "books, films and music recommendations", "home repairs, furniture and moving house",
+    "doctor appointments, allergies and medicine", "learning languages and taking classes",
+    "pets, the dog and the vet", "cars, bikes and commuting", "friends, parties and weddings",
+    "shopping for clothes and gifts",
+]
+TEMPLATES = [
+    "I booked a flight to {city} for {day}", "the hotel in {city} was {adj}",
+    "tried a {adj} {dish} recipe tonight", "meeting with {name} about the {project} roadmap",
+    "{project} deadline moved to {day}", "ran {n} km this morning before work",
+    "{name}'s birthday is on {day}", "called {name} about the {thing}",
+    "need to buy {thing} and {thing2} on {day}", "dentist appointment on {day} at {n}:30",
+    "the {project} build failed again, {name} is looking at it",
+    "remember that {name} likes {dish} but hates {thing}",
+]
+FILL = {
+    "city": ["Lisbon", "Berlin", "Osaka", "Toronto", "Nairobi", "Lima", "Oslo", "Hanoi", "Quito"],
+    "adj": ["great", "noisy", "cheap", "spicy", "quiet", "lovely", "awful", "tiny", "huge"],
+    "thing": ["umbrella", "adapter", "sunscreen", "ginger", "lemons", "tickets", "keys", "tape"],
+    "thing2": ["batteries", "coffee", "rice", "light bulbs", "stamps", "soap"],
+    "dish": ["curry", "risotto", "ramen", "tagine", "paella", "lasagne", "pho", "dal"],
+    "n": [str(i) for i in range(2, 60)],
+    "name": ["Ana", "Ben", "Chen", "Dara", "Emil", "Fatima", "Goran", "Hana", "Ivo", "Jun"],
+    "project": ["billing", "search", "mobile app", "data pipeline", "onboarding", "payments"],
+    "day": ["Monday", "Tuesday", "Friday", "March 3", "June 12", "the weekend", "next week"],
+}
+QUERIES = [
+    "when is my dentist appointment", "what did Chen say about the payments roadmap",
+    "which hotel was noisy", "recipe with ginger and lemons", "how far did I run",
+    "what should I buy before the trip to Osaka", "who is looking at the failed build",
+    "what does Fatima like to eat", "flight to Quito", "birthday next week",
+    "tickets for the weekend", "tagine recipe", "python database bug", "the dog and the vet",
+    "budget for taxes this year", "where did I put the spare keys", "light bulbs and stamps",
+    "meeting about onboarding", "cheap paella place", "moving house furniture",
+]
+
+
+def vocabulary() -> list[str]:
+    """Whole English-looking words from the MiniLM vocab, roughly in frequency order."""
+    try:
+        from memcli.backends.embedders import minilm_dir
+
+        words = (minilm_dir() / "vocab.txt").read_text(encoding="utf-8").split()
+        words = [w for w in words if w.isalpha() and w.isascii() and len(w) >= 3]
+        if len(words) > 1000:
+            return words
+    except Exception:
+        pass
+    rnd = random.Random(3)
+    return ["".join(rnd.choice("abcdefghijklmnoprstuvw") for _ in range(rnd.randint(3, 9)))
+            for _ in range(20000)]
+
+
+class Synth:
+    def __init__(self, embedder, seed: int = 7, clusters_per_topic: int = 8):
+        import numpy as np
+
+        self.np = np
+        self.rnd = random.Random(seed)
+        self.rng = np.random.default_rng(seed)
+        self.vocab = vocabulary()
+        ranks = np.arange(len(self.vocab), dtype=np.float64)
+        p = 1.0 / (ranks + 20.0) ** 1.07
+        self.cum = np.cumsum(p / p.sum())
+        base = embedder.embed(TOPICS)
+        centers = []
+        for b in base:  # sub-clusters around each topic
+            for _ in range(clusters_per_topic):
+                c = b + 0.35 * self.rng.standard_normal(len(b)).astype(np.float32) / len(b) ** 0.5
+                centers.append(c / np.linalg.norm(c))
+        self.centers = np.stack(centers).astype(np.float32)
+        self.dim = self.centers.shape[1]
+        self.t0 = datetime(2019, 1, 1, tzinfo=timezone.utc)
+
+    def words(self, n: int) -> str:
+        idx = self.np.searchsorted(self.cum, self.rng.random(n))
+        return " ".join(self.vocab[min(i, len(self.vocab) - 1)] for i in idx)
+
+    def text(self) -> str:
+        tpl = self.rnd.choice(TEMPLATES)
+        s = tpl.format(**{k: self.rnd.choice(v) for k, v in FILL.items()})
+        return f"{s}, {self.words(self.rnd.randint(4, 18))}"
+
+    def conversations(self, n_messages: int, start: int):
+        """Yield (conversation external id, created_at, texts, vectors) until n_messages."""
+        np = self.np
+        made, c = 0, start
+        while made < n_messages:
+            size = min(self.rnd.randint(6, 30), n_messages - made)
+            center = self.centers[self.rnd.randrange(len(self.centers))]
+            noise = self.rng.standard_normal((size, self.dim)).astype(np.float32)
+            vecs = center + 0.55 * noise / self.dim ** 0.5
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            when = self.t0 + timedelta(minutes=self.rnd.randint(0, 60 * 24 * 365 * 6))
+            yield f"c{c}", when, [self.text() for _ in range(size)], vecs
+            made += size
+            c += 1
+
+
+def grow(mem, synth: Synth, target: int, state: dict, log) -> float:
+    """Add synthetic messages until the store holds ``target`` items. Returns seconds spent."""
+    from memcli.models import NewItem
+    from memcli.timeutil import iso
+
+    need = target - state["items"]
+    if need <= 0:
+        return 0.0
+    t = time.perf_counter()
+    batch_open = 0
+    mem.store.execute("BEGIN IMMEDIATE")
+    mem.store._depth += 1  # let add_items nest inside our big transaction (savepoints)
+    try:
+        for cid, when, texts, vecs in synth.conversations(need, state["convs"]):
+            conv = mem.store.upsert_conversation("jsonl", cid, title=f"chat {cid}",
+                                                 created_at=iso(when))
+            mem.add_items([NewItem(text=tx, kind="message", source="jsonl",
+                                   role="user" if i % 2 == 0 else "assistant",
+                                   created_at=iso(when + timedelta(minutes=i)), external_id=str(i),
+                                   position=i, key=f"jsonl:{cid}:{i}")
+                           for i, tx in enumerate(texts)], conversation_id=conv, vectors=vecs)
+            state["convs"] += 1
+            state["items"] += len(texts)
+            batch_open += len(texts)
+            if batch_open >= 20000:
+                mem.store.execute("COMMIT")
+                mem.store.execute("BEGIN IMMEDIATE")
+                batch_open = 0
+                log(f"  {state['items']:,} items, {time.perf_counter() - t:.0f}s")
+    finally:
+        mem.store._depth -= 1
+        mem.store.execute("COMMIT")
+    return time.perf_counter() - t
+
+
+def measure(mem, queries: list[str], n: int) -> dict:
+    from memcli.search import fts_query
+
+    for q in queries[:3]:  # warm: model loaded, pages cached
+        mem.search(q, limit=10)
+    full, kw, vec = [], [], []
+    for i in range(n):
+        q = queries[i % len(queries)]
+        t = time.perf_counter()
+        hits = mem.search(q, limit=10)
+        full.append(time.perf_counter() - t)
+        assert hits, q
+        t = time.perf_counter()
+        mem.store.fts_search(fts_query(q), 50)
+        kw.append(time.perf_counter() - t)
+        qv = mem.embedder.embed([q])[0]
+        t = time.perf_counter()
+        mem.store.vec_search(qv, 50)
+        vec.append(time.perf_counter() - t)
+    return {"search": common.timing_summary(full), "fts": common.timing_summary(kw),
+            "vec": common.timing_summary(vec)}
+
+
+def db_size_mib(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2 ** 20
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--queries", type=int, default=60, help="timed searches per size")
+    ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
+    ap.add_argument("--home", type=Path, default=None, help="keep the store here (default: temp)")
+    args = ap.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    from memcli.services import Memory
+
+    tmp = None
+    home = args.home
+    if home is None:
+        tmp = Path(tempfile.mkdtemp(prefix="memcli-scale-"))
+        home = tmp / "home"
+    embedder = common.make_embedder(args.embedder)
+    synth = Synth(embedder)
+    rss0 = common.rss_mib()
+    rows = []
+    try:
+        mem = Memory(home, embedder=embedder)
+        state = {"items": mem.store.counts()["items"], "convs": 0}
+        state["convs"] = mem.store.counts()["conversations"]
+        for size in sizes:
+            log(f"growing to {size:,} items")
+            build = grow(mem, synth, size, state, log)
+            mem.close()
+            mem = Memory(home, embedder=embedder)  # reopen: a fresh connection, warm OS cache
+            m = measure(mem, QUERIES, args.queries)
+            rows.append({"size": state["items"], "build_s": build, "m": m,
+                         "rss": common.rss_mib(), "db": db_size_mib(mem.db_path),
+                         "load": common.load_average()})
+            log(f"{size:,}: search p50 {m['search']['p50_ms']:.1f} ms, "
+                f"p95 {m['search']['p95_ms']:.1f} ms")
+        mem.close()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(common.header(
+        "Warm search at scale", extra={
+            "embedder": f"{args.embedder} (queries embedded for real; item vectors synthetic, "
+                        "clustered around MiniLM topic embeddings)",
+            "searches per size": f"{args.queries} × Memory.search(query, limit=10), after 3 warm-up",
+            "RSS before the store was opened": f"{rss0:.0f} MiB (model loaded)"}))
+    print()
+    print(common.table(
+        ["items", "search p50 ms", "search p95 ms", "FTS p50 ms", "vector p50 ms",
+         "vector p95 ms", "RSS MiB", "DB MiB", "insert items/s", "load avg"],
+        [(f"{r['size']:,}", r["m"]["search"]["p50_ms"], r["m"]["search"]["p95_ms"],
+          r["m"]["fts"]["p50_ms"], r["m"]["vec"]["p50_ms"], r["m"]["vec"]["p95_ms"],
+          f"{r['rss']:.0f}", f"{r['db']:.0f}",
+          f"{(r['size'] - (rows[i - 1]['size'] if i else 0)) / r['build_s']:.0f}"
+          if r["build_s"] else "reused", r["load"])
+         for i, r in enumerate(rows)]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

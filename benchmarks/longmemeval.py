@@ -1,0 +1,274 @@
+"""LongMemEval retrieval through memcli's own path.
+
+For every question of a LongMemEval JSON file (longmemeval_s / _m / _oracle; the file is streamed,
+so the multi-GB ones work): a fresh memory in a temp dir; each haystack session stored as a
+conversation (id = the session id, created_at = the session date) and its turns, user and assistant,
+as ``kind="message"`` items through ``Memory.add_items`` (external id ``<session id>_<turn number>``,
+1-based as in the official code); then ``Memory.search(question, now=question_date)``.
+
+Metrics follow the official ``src/retrieval`` code: recall_all@k (every gold item in the top k),
+recall_any@k and nDCG@k, at turn level (gold = turns with ``has_answer``) and at session level
+(gold = ``answer_session_ids``; the turn ranking collapsed to sessions, first hit wins). Questions
+whose id ends in ``_abs`` (abstention) are skipped, as in the official averages. Unlike the official
+turn index, memcli indexes assistant turns too (a memory of chats should find what it was told), so
+single-session-assistant questions get turn-level gold as well.
+
+    .venv/bin/python benchmarks/longmemeval.py path/to/longmemeval_s.json --limit 50
+    .venv/bin/python benchmarks/longmemeval.py tests/fixtures/longmemeval_tiny.json --embedder hash
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+KS = (5, 10, 30, 50)
+SOURCE = "longmemeval"
+DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:\s*\(\w+\))?(?:\s+(\d{1,2}):(\d{2}))?")
+
+
+# ---- data -------------------------------------------------------------------------------------
+def iter_questions(path: Path, stream_above: int = 20_000_000) -> Iterator[dict]:
+    """Questions one at a time; ijson streams the big files, plain json loads small ones."""
+    try:
+        import ijson
+    except ImportError:
+        ijson = None
+    if ijson is None or path.stat().st_size < stream_above:
+        with open(path, encoding="utf-8") as fh:
+            yield from json.load(fh)
+        return
+    with open(path, "rb") as fh:
+        yield from ijson.items(fh, "item", use_float=True)
+
+
+def parse_date(text: str | None) -> datetime | None:
+    """LongMemEval dates look like ``2023/05/20 (Sat) 02:21``; anything else goes to dateparser."""
+    if not text:
+        return None
+    m = DATE.search(str(text))
+    if m:
+        y, mo, d, hh, mm = m.groups()
+        return datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), tzinfo=timezone.utc)
+    from memcli.timeutil import parse_free
+
+    dt = parse_free(str(text))
+    return dt.astimezone(timezone.utc) if dt else None
+
+
+def turn_id(session_id: str, index: int) -> str:
+    return f"{session_id}_{index + 1}"
+
+
+# ---- the embedder cache ---------------------------------------------------------------------------
+class CachingEmbedder:
+    """Memoises vectors by text: LongMemEval reuses haystack sessions across questions, and the
+    same text always gets the same vector, so results are unchanged and runs are much faster."""
+
+    def __init__(self, inner, max_items: int = 400_000):
+        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
+        self.cache: dict[bytes, object] = {}
+        self.max_items = max_items
+        self.hits = self.misses = 0
+
+    def embed(self, texts):
+        import numpy as np
+
+        keys = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).digest() for t in texts]
+        local = {k: self.cache[k] for k in keys if k in self.cache}
+        todo = list(dict.fromkeys(k for k in keys if k not in local))
+        if todo:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            local.update(zip(todo, self.inner.embed([texts[first[k]] for k in todo])))
+            if len(self.cache) + len(todo) > self.max_items:
+                self.cache.clear()
+            self.cache.update((k, local[k]) for k in todo)
+        self.misses += len(todo)
+        self.hits += len(keys) - len(todo)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, k in enumerate(keys):
+            out[i] = local[k]
+        return out
+
+
+# ---- one question -------------------------------------------------------------------------------
+def build_memory(entry: dict, home: Path, embedder):
+    """Import the question's haystack. Returns (Memory, gold turn ids)."""
+    from memcli.models import NewItem
+    from memcli.services import Memory
+    from memcli.timeutil import iso
+
+    mem = Memory(home, embedder=embedder)
+    gold_turns: set[str] = set()
+    fallback = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    dates = entry.get("haystack_dates") or []
+    for si, (sid, turns) in enumerate(zip(entry["haystack_session_ids"],
+                                          entry["haystack_sessions"])):
+        sid = str(sid)
+        when = parse_date(dates[si] if si < len(dates) else None) or fallback
+        items = []
+        for ti, turn in enumerate(turns):
+            text = (turn.get("content") or "").strip()
+            if turn.get("has_answer"):
+                gold_turns.add(turn_id(sid, ti))
+            if not text:
+                continue
+            role = turn.get("role") if turn.get("role") in ("user", "assistant", "system") else None
+            items.append(NewItem(text=text, kind="message", source=SOURCE, role=role,
+                                 created_at=iso(when + timedelta(seconds=ti)),
+                                 external_id=turn_id(sid, ti), position=ti,
+                                 key=f"{SOURCE}:{turn_id(sid, ti)}"))
+        if not items:
+            continue
+        with mem.store.transaction():
+            cid = mem.store.upsert_conversation(SOURCE, sid, created_at=iso(when))
+            mem.add_items(items, conversation_id=cid)
+    return mem, gold_turns
+
+
+def ndcg(ranked: list[str], gold: set[str], k: int) -> float:
+    dcg = sum(1.0 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if d in gold)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(gold))))
+    return dcg / ideal if ideal else 0.0
+
+
+def metrics(ranked: list[str], gold: set[str]) -> dict:
+    out = {}
+    for k in KS:
+        top = set(ranked[:k])
+        out[f"recall_all@{k}"] = float(gold <= top)
+        out[f"recall_any@{k}"] = float(bool(gold & top))
+        out[f"ndcg@{k}"] = ndcg(ranked, gold, k)
+    return out
+
+
+def sessions_of(turns: list[str], session_ids: set[str]) -> list[str]:
+    """Collapse a ranked list of turn ids to ranked session ids (first occurrence wins)."""
+    out: list[str] = []
+    for t in turns:
+        sid = t.rsplit("_", 1)[0]
+        if sid in session_ids and sid not in out:
+            out.append(sid)
+    return out
+
+
+def run_question(entry: dict, embedder, hits: int) -> dict:
+    home = Path(tempfile.mkdtemp(prefix="lme-"))
+    try:
+        t0 = time.perf_counter()
+        mem, gold_turns = build_memory(entry, home, embedder)
+        t1 = time.perf_counter()
+        now = parse_date(entry.get("question_date"))
+        found = mem.search(entry["question"], limit=hits, now=now)
+        t2 = time.perf_counter()
+        ranked = [h.source.get("message_id") for h in found if h.source.get("message_id")]
+        session_ids = {str(s) for s in entry["haystack_session_ids"]}
+        gold_sessions = {str(s) for s in entry.get("answer_session_ids") or []} & session_ids
+        out = {"question_id": entry["question_id"], "type": entry.get("question_type", "?"),
+               "messages": mem.store.counts()["messages"], "build_s": t1 - t0,
+               "search_s": t2 - t1}
+        if gold_sessions:
+            out["session"] = metrics(sessions_of(ranked, session_ids), gold_sessions)
+        if gold_turns:
+            out["turn"] = metrics(ranked, gold_turns)
+        mem.close()
+        return out
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# ---- report -------------------------------------------------------------------------------------
+def summarise(results: list[dict]) -> dict:
+    """{level: {question type | 'overall': {metric: mean, 'n': count}}}, _abs questions skipped."""
+    out: dict = {}
+    for level in ("session", "turn"):
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for r in results:
+            if level in r and not str(r["question_id"]).endswith("_abs"):
+                groups[r["type"]].append(r[level])
+                groups["overall"].append(r[level])
+        out[level] = {t: {m: sum(x[m] for x in rows) / len(rows) for m in rows[0]} | {"n": len(rows)}
+                      for t, rows in groups.items()}
+    return out
+
+
+def report(summary: dict, results: list[dict], args, elapsed: float, cache) -> str:
+    n_abs = sum(str(r["question_id"]).endswith("_abs") for r in results)
+    msgs = sum(r["messages"] for r in results)
+    build = sum(r["build_s"] for r in results)
+    searches = sorted(r["search_s"] for r in results)
+    extra = {"file": f"{args.file.name} ({args.file.stat().st_size / 1e6:.1f} MB)",
+             "embedder": args.embedder,
+             "questions": f"{len(results)} run, {n_abs} abstention (_abs) skipped in the averages",
+             "search": f"Memory.search(question, limit={args.hits}, now=question_date)",
+             "import": f"{msgs:,} messages in {build:.0f} s incl. embedding "
+                       f"(embedder cache: {cache.hits:,} hits, {cache.misses:,} misses)",
+             "search time": f"p50 {common.percentile(searches, 50) * 1000:.0f} ms, "
+                            f"p95 {common.percentile(searches, 95) * 1000:.0f} ms",
+             "wall time": f"{elapsed:.0f} s"}
+    lines = [common.header("LongMemEval retrieval (memcli hybrid search)", extra=extra)]
+    cols = [f"{m}@{k}" for m in ("recall_all", "ndcg") for k in KS]
+    for level in ("session", "turn"):
+        groups = summary.get(level) or {}
+        if not groups:
+            continue
+        order = sorted(t for t in groups if t != "overall") + ["overall"]
+        rows = [(t, *[groups[t][c] for c in cols], groups[t]["n"]) for t in order if t in groups]
+        lines.append(f"\n{level.capitalize()} level:\n")
+        lines.append(common.table(["question type", *cols, "n"], rows))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("file", type=Path, help="a LongMemEval JSON file (list of questions)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    ap.add_argument("--types", default=None,
+                    help="comma-separated question types to keep (e.g. multi-session)")
+    ap.add_argument("--hits", type=int, default=50, help="search limit per question")
+    ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
+    ap.add_argument("--json", type=Path, default=None, help="write per-question results here")
+    args = ap.parse_args(argv)
+    if not args.file.exists():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    types = set(args.types.split(",")) if args.types else None
+    t = time.perf_counter()
+    cache = CachingEmbedder(common.make_embedder(args.embedder))
+    results = []
+    for entry in iter_questions(args.file):
+        if args.limit is not None and len(results) >= args.limit:
+            break
+        if types and entry.get("question_type") not in types:
+            continue
+        r = run_question(entry, cache, args.hits)
+        results.append(r)
+        print(f"[{len(results)}] {r['question_id']} {r['type']}: {r['messages']} messages, "
+              f"build {r['build_s']:.1f}s, search {r['search_s'] * 1000:.0f} ms",
+              file=sys.stderr, flush=True)
+    if not results:
+        print("no questions matched", file=sys.stderr)
+        return 1
+    summary = summarise(results)
+    print(report(summary, results, args, time.perf_counter() - t, cache))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "questions": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
