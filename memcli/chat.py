@@ -15,6 +15,7 @@ generation, so the UI can search while an answer streams. No textual or typer he
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 import uuid
 from contextlib import contextmanager
@@ -142,6 +143,29 @@ class ChatSession:
         with self.lock:
             return self.memory.store.conversation_messages(self.conversation_id)
 
+    def transcript(self) -> list[dict]:
+        """The stored chat for display: ``{"id", "role", "text", "abstained", "citations"}`` per
+        message, citations rebuilt (as ``ask.Citation``) from the ids stored with each answer;
+        items forgotten since are left out."""
+        from .ask import Citation
+        from .search import source_of
+
+        out = []
+        with self.lock:
+            messages = self.messages()
+            metas = [json.loads(m["meta"]) if m.get("meta") else {} for m in messages]
+            rows = self.memory.store.get_items([i for meta in metas
+                                                for i in meta.get("citations", [])])
+        for m, meta in zip(messages, metas):
+            ids = meta.get("citations", [])
+            numbers = meta.get("numbers") or list(range(1, len(ids) + 1))
+            cites = [Citation(n, i, rows[i]["text"], source_of(rows[i]), rows[i]["created_at"],
+                              rows[i]["title"], rows[i]["kind"])
+                     for n, i in zip(numbers, ids) if i in rows]
+            out.append({"id": m["id"], "role": m["role"], "text": m["text"],
+                        "abstained": bool(meta.get("abstained")), "citations": cites})
+        return out
+
     # ---- writing ----------------------------------------------------------------------------------
     def add_message(self, role: str, text: str, *, meta: dict | None = None) -> int:
         """Store one message now (embedded, searchable); the conversation is created on first use."""
@@ -180,7 +204,8 @@ class ChatSession:
                      on_token=on_token, history=list(self.history))
         turn.answer = answer
         turn.answer_id = self.add_message("assistant", answer.answer, meta={
-            "citations": [c.id for c in answer.citations], "abstained": bool(answer.abstained)})
+            "citations": [c.id for c in answer.citations],
+            "numbers": [c.n for c in answer.citations], "abstained": bool(answer.abstained)})
         self.history += [{"role": "user", "content": question},
                          {"role": "assistant", "content": answer.answer}]
         del self.history[: -2 * self.history_turns]

@@ -29,3 +29,5 @@ def chat(
     else:
         session = ChatSession(mem, use_llm=not no_llm, title=title)
     MemcliApp(mem, session=session, use_llm=not no_llm).run()
+    with session.lock:  # an answer cut off by quitting may still hold the database: wait for it
+        mem.close()

@@ -102,8 +102,12 @@ def test_opening_a_citation_shows_the_item_and_its_neighbours(memory):
         view = answers(app)[-1]
         cites = view.query_one(".citations", OptionList)
         chat_cite = next(i for i, c in enumerate(view.citations) if c.source["type"] == "chat")
-        cites.focus()
-        cites.highlighted = chat_cite
+        app.query_one("#question", Input).focus()
+        await pilot.press("tab")  # Tab jumps from the question box to the latest sources
+        assert app.focused is cites and cites.highlighted == 0
+        for _ in range(chat_cite):
+            await pilot.press("down")
+        assert cites.highlighted == chat_cite
         await pilot.press("enter")
         await settle(pilot)
         screen = app.screen
@@ -378,3 +382,25 @@ def test_memcli_chat_command_is_registered(cli):
     assert code == 0 and "--resume" in out and "--no-llm" in out
     code, out, err = cli("chat", "--resume", "nope")
     assert code == 1 and "no chat with id 'nope'" in err
+
+
+def test_a_resumed_chat_shows_its_messages_and_their_sources(memory):
+    from memcli.chat import ChatSession
+
+    first = ChatSession(memory, llm=memory.llm)
+    turn = first.ask("Which Brompton bike did I buy in Berlin?")
+    session = ChatSession.resume(memory, first.external_id, llm=memory.llm)
+    app = MemcliApp(memory, session=session)
+
+    async def scenario(pilot):
+        [user] = app.query(UserMessage)
+        assert str(user.render()) == "Which Brompton bike did I buy in Berlin?"
+        [view] = answers(app)
+        assert str(view.body.render()) == ANSWER
+        assert [c.id for c in view.citations] == [c.id for c in turn.answer.citations]
+        assert [c.n for c in view.citations] == [c.n for c in turn.answer.citations]
+        await ask(pilot, "When is the dentist appointment?")
+        assert len(answers(app)) == 2
+
+    run(app, scenario)
+    assert len(session.messages()) == 4 and session.messages()[2]["position"] == 2

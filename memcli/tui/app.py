@@ -35,6 +35,18 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class QuestionInput(Input):
+    """The question box; Tab jumps to the sources of the latest answer."""
+
+    BINDINGS = [Binding("tab", "app.sources", "Sources", show=False),
+                Binding("pageup", "app.scroll_chat(-1)", "Scroll up", show=False),
+                Binding("pagedown", "app.scroll_chat(1)", "Scroll down", show=False)]
+
+
 class UserMessage(Static):
     def __init__(self, text: str):
         super().__init__(text, markup=False, classes="user-message")
@@ -66,13 +78,16 @@ class AnswerView(Vertical):
         self.body.update(self.text)
 
     def finish(self, answer) -> None:
+        self.show(answer.answer, answer.citations, answer.abstained)
+
+    def show(self, text: str, citations: list, abstained: bool = False) -> None:
         self.state = "done"
-        self.text = answer.answer
+        self.text = text
         self.body.update(self.text or "(no answer)")
-        if answer.abstained:
+        if abstained:
             self.add_class("abstained")
         seen, self.citations = set(), []
-        for c in answer.citations:
+        for c in citations:
             if c.id not in seen:
                 seen.add(c.id)
                 self.citations.append(c)
@@ -81,6 +96,7 @@ class AnswerView(Vertical):
             cites.add_options([Option(self.citation_label(c), id=f"c{c.id}")
                                for c in self.citations])
             cites.display = True
+            cites.highlighted = 0
 
     @staticmethod
     def citation_label(c) -> str:
@@ -124,18 +140,19 @@ class MemcliApp(App):
     # ---- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="conversation"):
+        with VerticalScroll(id="conversation", can_focus=False):
             yield Static("Ask a question about anything you have remembered. F1 for help.",
                          id="intro", markup=False)
-        yield Input(placeholder="Ask your memory… (Enter sends)", id="question")
+        yield QuestionInput(placeholder="Ask your memory… (Enter sends, Tab: sources)",
+                            id="question")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#question").focus()
         self.in_thread(self._stats, self._show_stats,
                        lambda message: self.query_one("#intro", Static).update(f"⚠ {message}"))
-        for m in self.session.messages():  # a resumed chat shows what came before
-            self._mount_stored(m)
+        if self.session.conversation_id is not None:  # a resumed chat shows what came before
+            self.in_thread(self.session.transcript, self._show_transcript)
 
     def _stats(self) -> dict:
         with self.lock:
@@ -143,17 +160,21 @@ class MemcliApp(App):
 
     def _show_stats(self, stats: dict) -> None:
         self.query_one("#intro", Static).update(
-            f"Memory: {stats.get('notes', 0)} notes, {stats.get('messages', 0)} messages in "
-            f"{stats.get('conversations', 0)} conversations. Ask a question below; F1 for help.")
+            f"Memory: {plural(stats.get('notes', 0), 'note')}, "
+            f"{plural(stats.get('messages', 0), 'message')} in "
+            f"{plural(stats.get('conversations', 0), 'conversation')}. "
+            "Ask a question below; F1 for help.")
 
-    def _mount_stored(self, message: dict) -> None:
+    async def _show_transcript(self, messages: list[dict]) -> None:
         pane = self.query_one("#conversation")
-        if message["role"] == "user":
-            pane.mount(UserMessage(message["text"]))
-        else:
-            view = AnswerView()
-            pane.mount(view)
-            view.call_after_refresh(view.body.update, message["text"])
+        for m in messages:
+            if m["role"] == "user":
+                await pane.mount(UserMessage(m["text"]))
+            else:
+                view = AnswerView()
+                await pane.mount(view)
+                view.show(m["text"], m["citations"], m["abstained"])
+        pane.scroll_end(animate=False)
 
     # ---- threads ----------------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="db")
@@ -167,10 +188,10 @@ class MemcliApp(App):
             callback, arg = done, result
         owner = getattr(callback, "__self__", None)
 
-        def deliver() -> None:
+        def deliver():
             if owner is not None and hasattr(owner, "is_attached") and not owner.is_attached:
                 return  # its screen was closed meanwhile
-            callback(arg)
+            return callback(arg)
 
         self._from_thread(deliver)
 
@@ -246,6 +267,18 @@ class MemcliApp(App):
         if action == "stop":
             return self.current is not None and self.screen is self.screen_stack[0]
         return True
+
+    def action_sources(self) -> None:
+        """Focus the citation list of the latest answer that has one (else the next widget)."""
+        lists = [o for o in self.query(".citations").results(OptionList) if o.display]
+        if lists:
+            lists[-1].focus()
+        else:
+            self.screen.focus_next()
+
+    def action_scroll_chat(self, direction: int) -> None:
+        pane = self.query_one("#conversation", VerticalScroll)
+        (pane.scroll_page_down if direction > 0 else pane.scroll_page_up)(animate=False)
 
     def action_stop(self) -> None:
         if self.current is not None:

@@ -20,8 +20,10 @@ memcli: chat with your memory
 Chat
   Enter         send the question; the answer streams in, its
                 sources are listed under it
-  Tab / ↑ ↓     move to a source list and pick one
-  Enter         open the selected source (note or message)
+  Tab           jump to the sources of the latest answer
+  ↑ ↓  Enter    pick a source and open it (note or message,
+                with its date, source and neighbours)
+  PgUp PgDn     scroll the conversation
   Esc           stop the answer being written
   Ctrl+N        start a new chat (each chat is stored as memory)
 
