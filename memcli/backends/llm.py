@@ -199,9 +199,12 @@ class OpenAILLM:
                                   timeout=self.timeout)
             except httpx.HTTPError as exc:
                 raise self._fail(exc) from None
-            if resp.status_code in (400, 422) and style == "json_schema" and len(styles) > 1:
+            if (resp.status_code >= 400 and resp.status_code not in (401, 403, 404, 429)
+                    and style == "json_schema" and len(styles) > 1):
+                # this server does not know the json_schema form (llama-cpp-python's answers
+                # 500, others 400/422): try the json_object + schema form
                 last = resp
-                continue  # this server does not know the json_schema form: try the other one
+                continue
             if resp.status_code >= 400:
                 raise self._bad_status(resp)
             if style:
