@@ -79,7 +79,7 @@ class Config:
     search_limit: int = 10
     # [ask]
     ask_context_items: int = 8
-    ask_abstain_threshold: float = 0.30
+    ask_abstain_threshold: float = 0.33  # calibrated: benchmarks/calibrate_abstain.py
     extra: dict = field(default_factory=dict)
 
     @classmethod
