@@ -70,8 +70,10 @@ def _locked_cm(factory, lock):
 
 
 class _SessionMemory(_Locked):
-    """The memory as ``ask`` sees it from inside a chat: locked, and blind to the question that was
-    just stored (it would otherwise be the best match for itself and get cited)."""
+    """The memory as ``ask`` sees it from inside a chat: locked, blind to the question that was
+    just stored (it would otherwise be the best match for itself and get cited) and to earlier
+    answers of memcli's own chats (derived text: citing them would cite the model, not the
+    memory; what the user said in earlier chats stays citable)."""
 
     def __init__(self, memory, lock, exclude: set[int]):
         super().__init__(memory, lock)
@@ -81,8 +83,9 @@ class _SessionMemory(_Locked):
         target, exclude = self._target, self._exclude
         limit = target.config.search_limit if limit is None else limit
         with self._lock:
-            hits = target.search(query, limit=limit + len(exclude), filters=filters, now=now)
-        return [h for h in hits if h.id not in exclude][:limit]
+            hits = target.search(query, limit=2 * limit + len(exclude), filters=filters, now=now)
+        return [h for h in hits if h.id not in exclude
+                and not (h.source.get("type") == SOURCE and h.role == "assistant")][:limit]
 
 
 @dataclass

@@ -88,7 +88,9 @@ def test_a_failing_model_keeps_the_question_and_the_chat_goes_on(memory):
 
 
 def test_a_later_chat_can_cite_an_earlier_one(memory):
-    llm = FakeLLM("Noted [1].")
+    # the second answer cites every source it was given, so whatever retrieval offers is cited
+    llm = FakeLLM(["Noted: your gym locker code is 4471 [1].",
+                   "It is 4471 [1] [2] [3] [4] [5] [6] [7] [8]."])
     first = ChatSession(memory, llm=llm)
     first.ask("Remember that my locker code at the gym is 4471")
     said = first.messages()[0]["id"]
@@ -100,6 +102,10 @@ def test_a_later_chat_can_cite_an_earlier_one(memory):
     assert said in cited
     assert cited[said].source["type"] == "chat"
     assert cited[said].source["conversation_id"] == first.external_id
+    # the model's own earlier answers are not evidence: only what the user said is cited
+    answer_ids = {m["id"] for m in first.messages() if m["role"] == "assistant"}
+    assert {h.id for h in memory.search("gym locker code 4471")} & answer_ids  # searchable...
+    assert not set(cited) & answer_ids  # ...but not cited
 
 
 def test_history_of_the_chat_reaches_the_model_and_resume_continues(memory, fake):
