@@ -57,7 +57,8 @@ class Candidate:
 
 
 def speaker_of(msg: dict) -> str | None:
-    """Who said it, when it is a person: meta speaker/name, a 'Name: ' prefix, or 'User'.
+    """Who said it, when it is a person: meta speaker/name, a 'Name: ' prefix, a role that is a
+    name, or 'User'.
     Assistant turns have no speaker (their 'I' is the AI), so no personal facts come from them."""
     meta = msg.get("_meta") or {}
     for key in ("speaker", "name", "author"):
@@ -66,8 +67,12 @@ def speaker_of(msg: dict) -> str | None:
     m = NAME_PREFIX.match(msg.get("text") or "")
     if m and m.group(1).lower() not in ("note", "re", "fwd", "http", "https"):
         return m.group(1)
-    role = (msg.get("role") or "user").lower()
-    return None if role in ("assistant", "system", "tool") else "User"
+    role = (msg.get("role") or "user").strip()
+    if role.lower() in ("assistant", "system", "tool", "model", "bot", "ai"):
+        return None
+    if role.lower() in ("user", "human", "me"):
+        return "User"
+    return role  # a named speaker stored as the role (e.g. a transcript of two people)
 
 
 def body_of(msg: dict) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 from ..models import NewItem
 from .llmio import LLMCounter, call_json, llm_of, render
-from .text import content_words, grounded, stem
+from .text import content_words, grounded, stem, words
 
 SCHEMA = {
     "type": "object",
@@ -58,22 +58,34 @@ def _meta(row) -> dict:
         return {}
 
 
-def themes(notes: list[dict], min_notes: int = 3, max_themes: int = 5) -> list[tuple[str, str, list[int]]]:
-    by_tag: dict[str, list[dict]] = defaultdict(list)
+def themes(notes: list[dict], min_notes: int = 3, max_themes: int = 3
+           ) -> list[tuple[str, str, list[int]]]:
+    """Words (by stem) that several notes come back to, excluding who the notes are about."""
+    subjects = {stem(w) for n in notes for w in words(_meta(n).get("subject") or "")}
+    by_stem: dict[str, list[dict]] = defaultdict(list)
+    surface: dict[str, Counter] = defaultdict(Counter)
     for n in notes:
-        for t in n.get("tags", []):
-            by_tag[t].append(n)
-    ranked = sorted(((t, ns) for t, ns in by_tag.items() if len(ns) >= min_notes),
+        seen = set()
+        for w in content_words(n["text"]) + [t for t in n.get("tags", []) if "-" not in t]:
+            s = stem(w)
+            if len(w) <= 3 or s in subjects or s in seen or w.isdigit():
+                continue
+            seen.add(s)
+            by_stem[s].append(n)
+            surface[s][w] += 1
+    ranked = sorted(((s, ns) for s, ns in by_stem.items() if len(ns) >= min_notes),
                     key=lambda kv: (-len(kv[1]), kv[0]))
-    out, used = [], set()
-    for tag, ns in ranked:
-        ids = [n["id"] for n in ns[:6]]
-        if frozenset(ids) in used:
+    out: list[tuple[str, str, list[int]]] = []
+    chosen: list[set[int]] = []
+    for s, ns in ranked:
+        ids = {n["id"] for n in ns}
+        if any(len(ids & c) > 0.5 * len(ids) for c in chosen):
             continue
-        used.add(frozenset(ids))
+        chosen.append(ids)
+        word = surface[s].most_common(1)[0][0]
         examples = "; ".join(n["text"][:70] for n in ns[:2])
-        out.append(("pattern", f"Recurring theme “{tag}”: {len(ns)} notes come back to it "
-                               f"(e.g. {examples}).", ids))
+        out.append(("pattern", f"Recurring theme “{word}”: {len(ns)} notes come back to it "
+                               f"(e.g. {examples}).", [n["id"] for n in ns[:6]]))
         if len(out) >= max_themes:
             break
     return out

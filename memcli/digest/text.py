@@ -29,6 +29,7 @@ would wouldn't yeah yes yet you you'd you'll you're you've your yours yourself y
 wow hey hi hello thanks thank great cool awesome amazing glad good nice love loved well one know
 think feel felt make made going go went gone way something anything everything really actually
 definitely totally pretty kind bit maybe stuff wanna gonna today yesterday tomorrow time
+last next ago week weeks month months year years day days night weekend morning evening big news
 """.split())
 
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|my|me|mine|myself|we|we're|we've|our|us)\b",
@@ -168,6 +169,8 @@ def statement_score(sentence: str) -> float:
     if FIRST_PERSON.search(sentence):
         s += 1.0
     s += 0.6 * min(3, len(SIGNAL.findall(sentence)))
+    if re.search(r"\b(I|we|my \w+) (just |recently |finally )?\w+ed\b", sentence):
+        s += 0.5  # a first-person event: "I painted", "we adopted", "my sister started"
     s += 0.3 * min(3, sum(1 for w in sentence.split()[1:] if w[:1].isupper()))
     s += 0.3 if re.search(r"\d", sentence) else 0.0
     s += 0.1 * min(6, len(cw))

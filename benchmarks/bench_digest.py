@@ -1,0 +1,230 @@
+"""Digest benchmark: throughput (messages/s) in deterministic mode and with the bundled LLM, and
+LoCoMo evidence recall@k (categories 1-4) of the plain verbatim index vs the digested structure.
+
+    .venv/bin/python benchmarks/bench_digest.py                     # throughput, both modes
+    .venv/bin/python benchmarks/bench_digest.py --locomo 10         # + LoCoMo recall, 10 samples
+    .venv/bin/python benchmarks/bench_digest.py --no-llm --locomo 2 --embedder hash   # quick
+
+LoCoMo is read from ../shared/eval at run time (never copied). Each sample is stored the way an
+importer would (one conversation per session, a message per turn, role = the speaker, external id
+= dia_id, time = the session date). "verbatim" ranks messages with the plain hybrid search;
+"digested" runs `digest --no-llm` on a copy and ranks messages with
+`memcli.digest.graph.recall_verbatim` (derived notes vote for the messages they rest on). Recall@k
+= share of gold evidence turns among the top k messages, averaged over questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+EVAL = ROOT.parent / "shared" / "eval" / "locomo10.json"
+EVIDENCE = re.compile(r"D:?(\d+):(\d+)")
+KS = (5, 10, 25)
+
+
+def make_embedder(name: str):
+    from memcli.backends.embedders import HashEmbedder, make_embedder as make
+
+    return HashEmbedder() if name == "hash" else make(name)
+
+
+def sessions(conv: dict):
+    out = []
+    for key, turns in conv.items():
+        m = re.fullmatch(r"session_(\d+)", key)
+        if m and isinstance(turns, list) and turns:
+            out.append((int(m.group(1)), conv.get(f"{key}_date_time"), turns))
+    return sorted(out)
+
+
+def build(sample: dict, home: Path, embedder, max_sessions: int | None = None):
+    from memcli.models import NewItem
+    from memcli.services import Memory
+    from memcli.timeutil import iso, parse_free
+
+    mem = Memory(home, embedder=embedder)
+    last = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    for n, date, turns in sessions(sample["conversation"])[:max_sessions]:
+        dt = parse_free(date) if date else None
+        when = dt.astimezone(timezone.utc) if dt else last + timedelta(days=1)
+        last = max(last, when)
+        with mem.store.transaction():
+            cid = mem.store.upsert_conversation("locomo", f"{sample['sample_id']}/s{n}",
+                                                title=f"session {n}", created_at=iso(when))
+            mem.add_items([NewItem(
+                text=(t.get("text") or "") + (f" [shares {t['blip_caption']}]"
+                                              if t.get("blip_caption") else ""),
+                kind="message", source="locomo", role=t.get("speaker"),
+                created_at=iso(when + timedelta(seconds=i)), external_id=t["dia_id"],
+                position=i, key=f"locomo:{sample['sample_id']}:{t['dia_id']}")
+                for i, t in enumerate(turns)], conversation_id=cid)
+    return mem, last
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} CPUs, Python " \
+           f"{platform.python_version()}"
+
+
+def throughput(data, embedder_name: str, llm: bool, llm_messages: int) -> list[str]:
+    from memcli.digest.pipeline import check, digest
+
+    rows = []
+    modes = [("deterministic (--no-llm)", False, None)]
+    if llm:
+        modes.append(("bundled LLM (SmolLM2-135M)", True, 2))
+    for label, use_llm, max_sessions in modes:
+        home = Path(tempfile.mkdtemp(prefix="bench-digest-"))
+        try:
+            mem, _ = build(data[0], home, make_embedder(embedder_name), max_sessions)
+            if use_llm:  # a small set: trim to llm_messages messages
+                pass
+            n_msgs = mem.store.counts()["messages"]
+            t0 = time.perf_counter()
+            llm_obj = None
+            if use_llm:
+                from memcli.backends.llm import make_llm
+
+                llm_obj = make_llm(mem.config.__class__(llm_backend="llama"))
+            r = digest(mem, use_llm=use_llm, llm=llm_obj)
+            dt = time.perf_counter() - t0
+            inv = check(mem.store)
+            rows.append(f"| {label} | {n_msgs} | {r.conversations} | {r.notes} | {r.summaries} | "
+                        f"{r.links} | {r.superseded} | {r.merged} | {r.llm.calls} / "
+                        f"{r.llm.accepted} | {dt:.1f} | {n_msgs / dt:.1f} | "
+                        f"{inv['derived_without_sources']} / {inv['duplicate_facts']} |")
+            again = time.perf_counter()
+            r2 = digest(mem, use_llm=False)
+            rows[-1] += f" {time.perf_counter() - again:.2f} s, {r2.notes} new |"
+            mem.close()
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+    return rows
+
+
+def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
+    from memcli.digest.graph import recall_verbatim
+    from memcli.digest.pipeline import digest
+    from memcli.models import Filters
+    from memcli.search import hybrid_search
+
+    embedder = make_embedder(embedder_name)
+    res: dict[str, list[dict]] = {"verbatim": [], "digested": [], "digested (plain search)": []}
+    for sample in data[:n_samples]:
+        t0 = time.perf_counter()
+        home = Path(tempfile.mkdtemp(prefix="bench-locomo-"))
+        mem, last = build(sample, home, embedder)
+        now = last + timedelta(days=1)
+        known = {t["dia_id"] for _, _, turns in sessions(sample["conversation"]) for t in turns}
+        qas = []
+        for qa in sample["qa"]:
+            if qa.get("category") not in (1, 2, 3, 4):
+                continue
+            gold = [f"D{a}:{b}" for a, b in EVIDENCE.findall(" ".join(map(str, qa.get(
+                "evidence") or [])))]
+            gold = [g for g in dict.fromkeys(gold) if g in known]
+            if gold:
+                qas.append((qa["question"], gold, qa["category"]))
+
+        def ext(ids, rows):
+            return [rows[i]["external_id"] for i in ids if i in rows and rows[i]["external_id"]]
+
+        for q, gold, cat in qas:
+            hits = hybrid_search(mem.store, embedder, q, limit=max(KS), now=now,
+                                 filters=Filters(kinds=["message"]))
+            res["verbatim"].append(_score([h.source["message_id"] for h in hits], gold, cat))
+        td = time.perf_counter()
+        r = digest(mem, use_llm=False)
+        dsec = time.perf_counter() - td
+        for q, gold, cat in qas:
+            hits = recall_verbatim(mem, q, limit=max(KS), now=now)
+            res["digested"].append(_score([h.source["message_id"] for h in hits], gold, cat))
+            plain = hybrid_search(mem.store, embedder, q, limit=max(KS), now=now)
+            ranked: list[str] = []
+            smap = mem.store.sources_map([h.id for h in plain])
+            srows = mem.store.get_items([s for v in smap.values() for s in v])
+            for h in plain:
+                ids = [h.source["message_id"]] if h.kind == "message" else \
+                    ext(smap.get(h.id, []), srows)
+                ranked += [d for d in ids if d not in ranked]
+            res["digested (plain search)"].append(_score(ranked, gold, cat))
+        log(f"{sample['sample_id']}: {len(qas)} questions, {r.messages} messages digested in "
+            f"{dsec:.1f}s ({r.notes} notes, {r.summaries} summaries, {r.links} links), total "
+            f"{time.perf_counter() - t0:.1f}s")
+        mem.close()
+        shutil.rmtree(home, ignore_errors=True)
+    return res
+
+
+def _score(ranked, gold, cat):
+    out = {f"R@{k}": len(set(ranked[:k]) & set(gold)) / len(gold) for k in KS}
+    out["cat"] = cat
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--embedder", default="onnx", help="onnx (default), sbert or hash")
+    ap.add_argument("--no-llm", action="store_true", help="skip the LLM throughput run")
+    ap.add_argument("--llm-messages", type=int, default=40)
+    ap.add_argument("--locomo", type=int, default=0, metavar="N", help="LoCoMo samples (0 = skip)")
+    ap.add_argument("--skip-throughput", action="store_true")
+    args = ap.parse_args(argv)
+    if not EVAL.exists():
+        print(f"LoCoMo not found at {EVAL}; nothing to measure", file=sys.stderr)
+        return 1
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    data = json.loads(EVAL.read_text(encoding="utf-8"))
+    started = time.perf_counter()
+    out = ["```", f"machine: {machine()}",
+           f"command: .venv/bin/python benchmarks/bench_digest.py {' '.join(argv or sys.argv[1:])}",
+           f"embedder: {args.embedder}", "```", ""]
+    if not args.skip_throughput:
+        out += ["Digest throughput on LoCoMo conv-26 (deterministic: all sessions; LLM: first 2 "
+                "sessions)", "",
+                "| mode | messages | conversations | notes | summaries | links | superseded | "
+                "merged | LLM calls / accepted | seconds | messages/s | orphans / dup facts | "
+                "re-run |", "|---|" + "---|" * 12]
+        out += throughput(data, args.embedder, not args.no_llm, args.llm_messages)
+        out.append("")
+    if args.locomo:
+        res = locomo(data, args.locomo, args.embedder, lambda s: print(s, file=sys.stderr))
+        out += [f"LoCoMo evidence recall, categories 1-4, {args.locomo} samples, "
+                f"{len(res['verbatim'])} questions", "",
+                "| index | " + " | ".join(f"R@{k}" for k in KS) + " | R@10 multi-hop | "
+                "R@10 temporal | R@10 open-domain | R@10 single-hop |",
+                "|---|" + "---|" * (len(KS) + 4)]
+        for name, rows in res.items():
+            cells = [f"{sum(r[f'R@{k}'] for r in rows) / len(rows):.3f}" for k in KS]
+            for cat in (1, 2, 3, 4):
+                sub = [r["R@10"] for r in rows if r["cat"] == cat]
+                cells.append(f"{sum(sub) / len(sub):.3f}" if sub else "-")
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    out.append(f"total {time.perf_counter() - started:.0f} s")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
