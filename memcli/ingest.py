@@ -101,6 +101,19 @@ def import_path(memory: Memory, source: str, path: str | Path, *, dry_run: bool 
     return result
 
 
+def embed_batch(memory: Memory, texts: list[str]):
+    """One embedder call for a batch that spans conversations; repeated texts ("thanks",
+    "continue") are embedded once."""
+    if not texts:
+        return []
+    unique = list(dict.fromkeys(texts))
+    vectors = memory.embedder.embed(unique)
+    if len(unique) == len(texts):
+        return vectors
+    where = {t: i for i, t in enumerate(unique)}
+    return vectors[[where[t] for t in texts]]
+
+
 # ---- conversations ------------------------------------------------------------------------------
 def message_items(conv: Conversation) -> list[NewItem]:
     return [NewItem(
@@ -153,7 +166,7 @@ def _import_conversations(memory: Memory, source: str, path: Path, records, *, d
     def flush() -> None:
         nonlocal pending, pending_n, done
         texts = [embed_text(it.title, it.text) for _, items in pending for it in items]
-        vectors = memory.embedder.embed(texts) if texts else []
+        vectors = embed_batch(memory, texts)
         at = 0
         for rec, items in pending:
             vecs = vectors[at:at + len(items)]
@@ -234,7 +247,7 @@ def _import_markdown(memory: Memory, path: Path, records, *, dry_run: bool,
     def flush() -> None:
         nonlocal pending, pending_n, done
         texts = [embed_text(it.title, it.text) for _, items, _ in pending for it in items]
-        vectors = memory.embedder.embed(texts) if texts else []
+        vectors = embed_batch(memory, texts)
         at = 0
         for note, items, old_ids in pending:
             vecs = vectors[at:at + len(items)]

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from memcli.ingest import import_path
-from tests.conftest import shared_path
+from conftest import shared_path
 
 SAMPLES = shared_path("samples")
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")

@@ -1,0 +1,173 @@
+"""Import throughput with the real default embedder (ONNX all-MiniLM-L6-v2), embeddings included.
+
+Generates a synthetic ChatGPT export (``conversations.json``, tree-shaped ``mapping`` like the real
+thing) and the same conversations as JSONL, imports each into a fresh memory through the library
+(``memcli.ingest.import_path``, what ``memcli import`` calls), and reports messages/s with the time
+split into parse+validate, embedding and database writes. A re-import (must add 0) is timed too.
+
+    .venv/bin/python benchmarks/bench_import.py [--messages 5000] [--per-conversation 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import header, make_embedder, peak_rss_mib, table  # noqa: E402
+
+WORDS = ("the a to of and in for is on that with as it at by this from be or have an are was "
+         "not but can your you we they will if my do about more so what when which their there "
+         "garden tomato bicycle chain train ticket Lisbon Berlin recipe bread starter oven flour "
+         "meeting project deadline review budget invoice client design database index query "
+         "python script error test deploy server memory laptop battery screen keyboard dentist "
+         "appointment birthday present holiday flight hotel museum concert guitar piano lesson "
+         "running marathon knee doctor vitamin sleep coffee espresso grinder beans roast tea "
+         "weather rain umbrella jacket winter summer mountain river lake forest camping tent").split()
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    words = [rng.choice(WORDS) for _ in range(n)]
+    return " ".join(words).capitalize() + "."
+
+
+def message_text(rng: random.Random, role: str, short: bool = False) -> str:
+    # user turns are short questions; assistant turns are paragraphs (longer than the model's
+    # 256-token window now and then, as real answers are). --short: one-line chat messages.
+    if short:
+        return sentence(rng, rng.randint(5, 12))
+    if role == "user":
+        return " ".join(sentence(rng, rng.randint(6, 14)) for _ in range(rng.randint(1, 3)))
+    return " ".join(sentence(rng, rng.randint(8, 18)) for _ in range(rng.randint(3, 12)))
+
+
+def make_export(n_messages: int, per_conv: int, seed: int = 7, short: bool = False) -> list[dict]:
+    rng = random.Random(seed)
+    convs = []
+    t0 = 1_700_000_000
+    for c in range(max(1, n_messages // per_conv)):
+        mapping = {"root": {"id": "root", "parent": None, "children": [], "message": None}}
+        parent = "root"
+        created = t0 + c * 3600
+        for j in range(per_conv):
+            mid = f"c{c}-m{j}"
+            role = "user" if j % 2 == 0 else "assistant"
+            mapping[parent]["children"].append(mid)
+            mapping[mid] = {"id": mid, "parent": parent, "children": [], "message": {
+                "id": mid, "author": {"role": role}, "create_time": created + j * 30,
+                "content": {"content_type": "text", "parts": [message_text(rng, role, short)]},
+                "weight": 1.0, "metadata": {}}}
+            parent = mid
+        convs.append({"id": f"conv-{c}", "conversation_id": f"conv-{c}",
+                      "title": sentence(rng, 4)[:-1], "create_time": created,
+                      "update_time": created + per_conv * 30, "current_node": parent,
+                      "mapping": mapping})
+    return convs
+
+
+def to_jsonl(convs: list[dict]) -> str:
+    lines = []
+    for c in convs:
+        msgs = [n["message"] for n in c["mapping"].values() if n["message"]]
+        lines.append(json.dumps({"id": c["id"], "title": c["title"], "messages": [
+            {"role": m["author"]["role"], "content": m["content"]["parts"][0], "id": m["id"]}
+            for m in msgs]}))
+    return "\n".join(lines) + "\n"
+
+
+class TimedEmbedder:
+    def __init__(self, inner):
+        self.inner, self.model_id, self.dim, self.seconds, self.texts = inner, inner.model_id, \
+            inner.dim, 0.0, 0
+
+    def embed(self, texts):
+        t = time.perf_counter()
+        out = self.inner.embed(texts)
+        self.seconds += time.perf_counter() - t
+        self.texts += len(texts)
+        return out
+
+
+def run_one(source: str, path: Path, embedder, workdir: Path) -> dict:
+    from memcli.ingest import import_path
+    from memcli.services import Memory
+
+    timed = TimedEmbedder(embedder)
+    with Memory(workdir / f"home-{source}", embedder=timed) as mem:
+        t, cpu = time.perf_counter(), time.process_time()
+        r = import_path(mem, source, path)
+        total, cpu = time.perf_counter() - t, time.process_time() - cpu
+        t = time.perf_counter()
+        again = import_path(mem, source, path)
+        re_s = time.perf_counter() - t
+        t = time.perf_counter()
+        for _ in range(3):  # the same pass 1 the import did, alone
+            sum(1 for _ in __import__(f"memcli.importers.{source}", fromlist=["parse"]).parse(path))
+        parse_s = (time.perf_counter() - t) / 3
+    return {"source": source, "added": r.added, "total_s": total, "embed_s": timed.seconds,
+            "parse_s": parse_s, "write_s": max(0.0, total - timed.seconds - 2 * parse_s),
+            "msg_per_s": r.added / total if total else 0.0, "cpu_s": cpu,
+            "msg_per_cpu_s": r.added / cpu if cpu else 0.0, "reimport_added": again.added,
+            "reimport_s": re_s}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=5000)
+    ap.add_argument("--per-conversation", type=int, default=20)
+    ap.add_argument("--embedder", default="onnx", help="onnx (default, the product's), sbert, hash")
+    ap.add_argument("--sources", default="chatgpt,jsonl")
+    ap.add_argument("--short", action="store_true", help="one-sentence messages (~12 tokens)")
+    args = ap.parse_args(argv)
+
+    convs = make_export(args.messages, args.per_conversation, short=args.short)
+    with tempfile.TemporaryDirectory(prefix="memcli-bench-import-") as tmp:
+        work = Path(tmp)
+        files = {"chatgpt": work / "conversations.json", "jsonl": work / "conversations.jsonl"}
+        files["chatgpt"].write_text(json.dumps(convs))
+        files["jsonl"].write_text(to_jsonl(convs))
+        n_msgs = sum(len(c["mapping"]) - 1 for c in convs)
+        t = time.perf_counter()
+        embedder = make_embedder(args.embedder)
+        embedder.embed(["warm up"])
+        load_s = time.perf_counter() - t
+        tok = getattr(embedder, "tokenizer", None)
+        sample = [n["message"]["content"]["parts"][0] for c in convs[:20]
+                  for n in c["mapping"].values() if n["message"]]
+        avg_tokens = (sum(min(256, len(e.ids)) for e in tok.encode_batch(sample)) / len(sample)
+                      if tok else None)
+        rows = [run_one(s, files[s], embedder, work) for s in args.sources.split(",")]
+
+    extra = {
+        "data": f"synthetic export, {len(convs)} conversations × {args.per_conversation} messages "
+                f"= {n_msgs} messages; ChatGPT file {files['chatgpt'].name} "
+                f"{len(json.dumps(convs)) / 1e6:.1f} MB",
+        "embedder": f"{args.embedder} ({embedder.model_id}), loaded in {load_s:.1f} s (not counted)"
+                    + (f"; mean {avg_tokens:.0f} tokens per message (truncated at 256)"
+                       if avg_tokens else ""),
+        "peak RSS": f"{peak_rss_mib():.0f} MiB",
+    }
+    print(header("Import throughput (embeddings included)", extra=extra))
+    print()
+    print(table(["source", "added", "wall s", "msg/s (wall)", "CPU s", "msg per CPU-s",
+                 "embed s", "parse+validate s (per pass)", "db write s", "re-import added",
+                 "re-import s"],
+                [[r["source"], r["added"], r["total_s"], f"{r['msg_per_s']:.1f}", r["cpu_s"],
+                  f"{r['msg_per_cpu_s']:.1f}", r["embed_s"], r["parse_s"], r["write_s"],
+                  r["reimport_added"], r["reimport_s"]] for r in rows]))
+    print()
+    print(f"CPU s counts every thread of the process; on an otherwise idle machine with "
+          f"{os.cpu_count()} cores the wall-clock rate could reach at most "
+          f"~{os.cpu_count()} × msg per CPU-s. Embedding is {100 * sum(r['embed_s'] for r in rows) / max(1e-9, sum(r['total_s'] for r in rows)):.0f}% of the wall time.")
+    for r in rows:
+        assert r["added"] == n_msgs and r["reimport_added"] == 0, r
+
+
+if __name__ == "__main__":
+    main()
