@@ -326,3 +326,43 @@ def test_speaker_names_replace_first_person(mem):
     caroline = next(t for t in by_text if t.startswith("Caroline went to a LGBTQ support group"))
     assert "2023-05-07" in json.loads(by_text[caroline]["meta"])["context"]  # "yesterday"
     assert any(t.startswith("Melanie painted a sunrise") for t in by_text)
+
+
+def test_ask_prefers_the_current_fact(mem):
+    from memcli.ask import ask
+
+    add_conversation(mem, "old", [("user", "I live in Lisbon, in a small flat near the river.")],
+                     day="2023-03-01")
+    add_conversation(mem, "new", [("user", "Big news: I moved to Berlin last month for a new job.")],
+                     day="2024-06-01")
+    digest(mem, use_llm=False)
+    new = next(n for n in facts(mem) if "Berlin" in n["text"])
+    old = next(n for n in facts(mem) if "Lisbon" in n["text"])
+    mem.config.ask_abstain_threshold = 0.0  # the hashed test embedder has low similarities
+    answer = ask(mem, "Where does the user live now, Lisbon or Berlin?", use_llm=False)
+    assert answer.hits[0].id == new["id"]
+    cited = [c.id for c in answer.citations]
+    assert new["id"] in cited
+    assert old["id"] not in cited or cited.index(new["id"]) < cited.index(old["id"])
+
+
+def test_llm_link_judgement_when_enabled(mem):
+    add_conversation(mem, "a", [("user", "I started training for the Berlin marathon in April.")],
+                     day="2024-01-01")
+    digest(mem, use_llm=False)
+    add_conversation(mem, "b", [("user", "My marathon training plan has four runs every week.")],
+                     day="2024-02-01")
+
+    def responder(messages):
+        content = messages[-1]["content"]
+        if "Note A:" in content:
+            return json.dumps({"relation": "supports", "reason": "same marathon training"})
+        return "garbage"
+
+    llm = FakeLLM(responder)
+    r = digest(mem, llm=llm, llm_links=True, link_min_sim=0.2)
+    assert any("Note A:" in c["messages"][-1]["content"] for c in llm.calls)
+    b = next(n for n in facts(mem) if "four runs" in n["text"])
+    link = mem.show(b["id"])["links"][0]
+    assert link["type"] == "supports" and link["reason"].startswith("same marathon training")
+    assert r.llm.accepted >= 1

@@ -92,13 +92,14 @@ def _prepare(rows: list[dict]) -> list[dict]:
 
 class Digester:
     def __init__(self, memory, *, llm=None, report: DigestReport, link_min_sim: float = 0.5,
-                 min_summary_messages: int = 4):
+                 min_summary_messages: int = 4, llm_links: bool = False):
         self.memory = memory
         self.store = memory.store
         self.llm = llm
         self.report = report
         self.link_min_sim = link_min_sim
         self.min_summary_messages = min_summary_messages
+        self.llm_links = llm_links  # also ask the LLM to judge each new link (slow on CPU)
         self._batch: list[tuple[int, np.ndarray]] = []
 
     # ---- summaries -------------------------------------------------------------------------
@@ -180,7 +181,8 @@ class Digester:
             row = self.store.get_item(nid)
             if supersede(self.store, nid, row) is not None:
                 self.report.superseded += 1
-            links, evolved = link_note(self.store, nid, row, v, llm=self.llm,
+            links, evolved = link_note(self.store, nid, row, v,
+                                       llm=self.llm if self.llm_links else None,
                                        counter=self.report.llm, min_sim=self.link_min_sim)
             self.report.links += links
             self.report.evolved += evolved
@@ -227,10 +229,12 @@ class Digester:
 
 
 def digest(memory, *, use_llm: bool = True, llm=None, limit: int | None = None,
-           progress: Callable[[int, int], None] | None = None, link_min_sim: float = 0.5
-           ) -> DigestReport:
+           progress: Callable[[int, int], None] | None = None, link_min_sim: float = 0.5,
+           llm_links: bool = False) -> DigestReport:
     """Digest what is new. ``limit`` caps the conversations + standalone items done this run;
-    ``progress(done, total)`` is called after each. Returns counts (see DigestReport)."""
+    ``progress(done, total)`` is called after each. Returns counts (see DigestReport).
+    With an LLM, notes and summaries come from it (validated, rules fill the gaps); links are
+    judged deterministically unless ``llm_links`` (one extra model call per candidate pair)."""
     started = time.perf_counter()
     report = DigestReport()
     model, why = llm_of(memory, use_llm, llm)
@@ -238,7 +242,8 @@ def digest(memory, *, use_llm: bool = True, llm=None, limit: int | None = None,
     if why and use_llm:
         report.warnings.append(why)
     memory._check_model()
-    d = Digester(memory, llm=model, report=report, link_min_sim=link_min_sim)
+    d = Digester(memory, llm=model, report=report, link_min_sim=link_min_sim,
+                 llm_links=llm_links)
     convs = memory.store.digest_pending_conversations()
     items = memory.store.digest_pending_items(STANDALONE_KINDS)
     work: list = [("c", c) for c in convs] + [("i", r) for r in items]
