@@ -29,7 +29,8 @@ WORDS = ("the a to of and in for is on that with as it at by this from be or hav
          "python script error test deploy server memory laptop battery screen keyboard dentist "
          "appointment birthday present holiday flight hotel museum concert guitar piano lesson "
          "running marathon knee doctor vitamin sleep coffee espresso grinder beans roast tea "
-         "weather rain umbrella jacket winter summer mountain river lake forest camping tent").split()
+         "weather rain umbrella jacket winter summer mountain river lake forest camping tent"
+         ).split()
 
 
 def sentence(rng: random.Random, n: int) -> str:

@@ -48,3 +48,30 @@ def test_bad_lines_fail_whole_file(mem, tmp_path, line, what):
         import_path(mem, "jsonl", f)
     assert str(exc.value).startswith(f"{f}: line 2: ") and what in str(exc.value)
     assert mem.stats()["items"] == 0  # validated before anything was written
+
+
+def test_progress_and_repeated_texts_embedded_once(mem, tmp_path):
+    seen_texts = []
+    inner = mem.embedder
+
+    class Counting:
+        model_id, dim = inner.model_id, inner.dim
+
+        def embed(self, texts):
+            seen_texts.extend(texts)
+            return inner.embed(texts)
+
+    mem._embedder = Counting()
+    f = tmp_path / "x.jsonl"
+    f.write_text("".join(
+        f'{{"id": "c{i}", "messages": [{{"role": "user", "content": "thanks"}}, '
+        f'{{"role": "assistant", "content": "answer number {i}"}}]}}\n' for i in range(5)))
+    calls = []
+    r = import_path(mem, "jsonl", f, progress=lambda done, total: calls.append((done, total)),
+                    batch=4)
+    assert r.added == 10
+    # batches of >= 4 new texts: (c0, c1), (c2, c3), (c4); "thanks" is embedded once per batch
+    assert len(seen_texts) == 8 and seen_texts.count("thanks") == 3
+    assert calls[-1] == (10, 10) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    ids = [h.id for h in mem.search("thanks", limit=10) if h.text == "thanks"]
+    assert len(ids) == 5 and mem.stats()["vectors"] == 10

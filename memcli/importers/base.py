@@ -98,7 +98,7 @@ class Part:
 
 
 def find_parts(path: Path, pattern: re.Pattern, *, what: str) -> list[Part]:
-    """Files whose base name matches ``pattern`` in a zip, a folder (recursively) or the file itself.
+    """Files whose base name matches ``pattern`` in a zip, a folder (recursively) or the file.
 
     Raises a one-line ImportFailed for a missing path, a fake zip, or nothing that matches."""
     check_exists(path)

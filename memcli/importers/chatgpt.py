@@ -22,7 +22,7 @@ from .base import (WRONG, Conversation, Failed, Message, Record, as_text, find_p
 SOURCE = "chatgpt"
 FILES = re.compile(r"conversations(-\d+)?\.json")
 
-# 【11†source】, 【4:2†file.pdf】 and the newer private-use citation markers \ue200cite\ue202…\ue201.
+# 【11†source】, 【4:2†file.pdf】 and the newer private-use markers \ue200cite\ue202…\ue201
 _OLD_CITE = re.compile(r"【[^】]{0,80}†[^】]{0,200}】")
 _NEW_MARK = re.compile("\ue200([^\ue201]{0,2000})\ue201")
 _PRIVATE = re.compile("[\ue200-\ue2ff]")
@@ -82,7 +82,8 @@ def content_text(msg: dict) -> str:
     elif ct == "execution_output":
         text = _IMAGE_SHOWN.sub("", as_text(content.get("text")))
     elif ct == "tether_quote":
-        head = " ".join(x for x in (as_text(content.get("title")), as_text(content.get("url"))) if x)
+        head = " ".join(x for x in (as_text(content.get("title")), as_text(content.get("url")))
+                        if x)
         body = as_text(content.get("text"))
         text = f"[quote: {head}]\n{body}" if head and body.strip() else body
     elif ct in ("thoughts", "reasoning_recap", "tether_browsing_display", "user_editable_context",
@@ -97,7 +98,7 @@ def content_text(msg: dict) -> str:
 
 def _thread(mapping: dict, current: str | None) -> list[str]:
     """Node ids from the root to ``current`` (or to the newest leaf when it is missing)."""
-    if not current or current not in mapping:
+    if not isinstance(current, str) or current not in mapping:
         leaves = [k for k, n in mapping.items() if isinstance(n, dict) and not n.get("children")]
 
         def when(k):
@@ -107,7 +108,7 @@ def _thread(mapping: dict, current: str | None) -> list[str]:
         current = max(leaves, key=when) if leaves else None
     chain: list[str] = []
     seen: set[str] = set()
-    while current and current in mapping and current not in seen:
+    while isinstance(current, str) and current in mapping and current not in seen:
         seen.add(current)
         chain.append(current)
         node = mapping[current]
@@ -190,7 +191,13 @@ def parse(path: str | Path, *, all_branches: bool = False) -> Iterator[Record]:
     parts = find_parts(path, FILES, what="conversations.json (ChatGPT export)")
     for part in parts:
         for conv in stream_array(part, "ChatGPT conversations"):
-            rec = parse_conversation(conv, all_branches=all_branches)
+            try:
+                rec = parse_conversation(conv, all_branches=all_branches)
+            except (TypeError, AttributeError, ValueError, KeyError, RecursionError) as exc:
+                # a field of an unexpected type deep inside: skip this one conversation
+                cid = conv.get("id") if isinstance(conv, dict) else None
+                rec = Failed(str(cid) if isinstance(cid, (str, int)) else "?",
+                             f"malformed conversation ({type(exc).__name__}: {exc})")
             if isinstance(rec, Failed):  # a wrong export type names the file, not a conversation
                 rec.label = part.label if rec.label == WRONG else \
                     f"{part.label}: conversation {rec.label}"

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..timeutil import normalize
-from .base import (WRONG, Conversation, Document, Failed, Message, Part, Record, as_text, find_parts,
-                   sibling, stream_array, tidy)
+from .base import (WRONG, Conversation, Document, Failed, Message, Part, Record, as_text,
+                   find_parts, sibling, stream_array, tidy)
 
 SOURCE = "claude"
 FILES = re.compile(r"conversations\.json")
@@ -95,7 +95,8 @@ def parse_conversation(conv) -> Conversation | Failed:
     msgs = conv.get("chat_messages")
     if not isinstance(msgs, list):
         if "mapping" in conv:
-            return Failed(WRONG, "this is a ChatGPT export, not Claude; use `memcli import chatgpt`")
+            return Failed(WRONG, "this is a ChatGPT export, not Claude; "
+                                 "use `memcli import chatgpt`")
         if "messages" in conv:
             return Failed(WRONG, "this is not a Claude export (conversations have 'messages', "
                                  "not 'chat_messages'); for JSON Lines use `memcli import jsonl`")
@@ -128,7 +129,8 @@ def _projects(part: Part) -> Iterator[Record]:
             continue
         pid, name = str(proj["uuid"]), as_text(proj.get("name")) or "project"
         created = normalize(proj.get("created_at"))
-        desc = tidy(as_text(proj.get("description")) + "\n\n" + as_text(proj.get("prompt_template")))
+        desc = tidy(as_text(proj.get("description")) + "\n\n"
+                    + as_text(proj.get("prompt_template")))
         if desc:
             yield Document(SOURCE, f"claude:project:{pid}", desc, title=f"Project: {name}",
                            created_at=created, tags=["claude-project"], meta={"project": pid})
@@ -166,7 +168,13 @@ def parse(path: str | Path) -> Iterator[Record]:
     parts = find_parts(path, FILES, what="conversations.json (Claude export)")
     for part in parts:
         for conv in stream_array(part, "Claude conversations"):
-            rec = parse_conversation(conv)
+            try:
+                rec = parse_conversation(conv)
+            except (TypeError, AttributeError, ValueError, KeyError, RecursionError) as exc:
+                # a field of an unexpected type deep inside: skip this one conversation
+                cid = conv.get("uuid") if isinstance(conv, dict) else None
+                rec = Failed(str(cid) if isinstance(cid, (str, int)) else "?",
+                             f"malformed conversation ({type(exc).__name__}: {exc})")
             if isinstance(rec, Failed):  # a wrong export type names the file, not a conversation
                 rec.label = part.label if rec.label == WRONG else \
                     f"{part.label}: conversation {rec.label}"

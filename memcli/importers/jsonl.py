@@ -2,7 +2,8 @@
 per line::
 
     {"id": "...", "title": "...", "created_at": "...",
-     "messages": [{"role": "user|assistant|system", "content": "...", "created_at": "...", "id": "..."}]}
+     "messages": [{"role": "user|assistant|system", "content": "...",
+                   "created_at": "...", "id": "..."}]}
 
 ``title``, the times and the message ids are optional; a message without an id gets its 0-based
 position in ``messages``, so re-importing the same file is a no-op. The format is a contract, so a
@@ -59,7 +60,8 @@ def parse_line(obj, label: str, n: int) -> Conversation:
             continue
         messages.append(Message(
             id=str(mid), role=role.strip().lower(), text=content.strip(),
-            created_at=_time(m.get("created_at"), label, n, f"message {i} created_at") or conv_time))
+            created_at=_time(m.get("created_at"), label, n, f"message {i} created_at")
+            or conv_time))
     return Conversation(source=SOURCE, id=str(conv_id), title=title or None,
                         created_at=conv_time or (messages[0].created_at if messages else None),
                         updated_at=None, messages=messages)
@@ -104,6 +106,8 @@ def parse(path: str | Path) -> Iterator[Record]:
                                       "chatgpt` or `memcli import claude`") from None
                 hint = " (truncated?)" if not raw.endswith(b"\n") else ""
                 raise _line_error(label, n, f"invalid JSON{hint}: {exc.msg}") from None
+            except RecursionError:
+                raise _line_error(label, n, "JSON nested too deeply") from None
             seen += 1
             yield parse_line(obj, label, n)
     if not seen:

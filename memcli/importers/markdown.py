@@ -2,8 +2,9 @@
 
 A short file becomes one note; a long one is split at its headings into sections (a heading with
 no text of its own is carried into the next section). Tags come from the front matter
-(``tags``/``tag``) and inline ``#tags``; ``[[wikilinks]]`` (``[[Note|alias]]``, ``[[Note#Heading]]``,
-``[[Folder/Note]]``) in the text and in front-matter properties are returned for the store to link.
+(``tags``/``tag``) and inline ``#tags``; ``[[wikilinks]]`` (``[[Note|alias]]``,
+``[[Note#Heading]]``, ``[[Folder/Note]]``) in the text and in front-matter properties are
+returned for the store to link.
 ``.obsidian/``, ``.trash/`` and every other hidden folder, and non-Markdown files, are skipped.
 """
 
