@@ -129,7 +129,8 @@ def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
     from memcli.search import hybrid_search
 
     embedder = make_embedder(embedder_name)
-    res: dict[str, list[dict]] = {"verbatim": [], "digested": [], "digested (plain search)": []}
+    res: dict[str, list[dict]] = {"verbatim": [], "digested": [], "digested + one-hop links": [],
+                                  "digested (plain search)": []}
     for sample in data[:n_samples]:
         t0 = time.perf_counter()
         home = Path(tempfile.mkdtemp(prefix="bench-locomo-"))
@@ -159,6 +160,9 @@ def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
         for q, gold, cat in qas:
             hits = recall_verbatim(mem, q, limit=max(KS), now=now)
             res["digested"].append(_score([h.source["message_id"] for h in hits], gold, cat))
+            hits = recall_verbatim(mem, q, limit=max(KS), now=now, link_weight=0.3)
+            res["digested + one-hop links"].append(
+                _score([h.source["message_id"] for h in hits], gold, cat))
             plain = hybrid_search(mem.store, embedder, q, limit=max(KS), now=now)
             ranked: list[str] = []
             smap = mem.store.sources_map([h.id for h in plain])

@@ -120,10 +120,13 @@ def expand(store, hits: list, *, weight: float = 0.5, top: int = 20, now=None) -
 
 
 def recall_verbatim(memory, query: str, *, limit: int = 10, filters=None, now=None,
-                    derived_weight: float = 1.0, candidates: int | None = None) -> list:
+                    derived_weight: float = 1.0, link_weight: float = 0.0,
+                    candidates: int | None = None) -> list:
     """Verbatim items ranked with the help of the digested structure: every hit (verbatim or
     derived) adds its score to the verbatim items it rests on (a derived note's weight is split
-    over its sources). The plain index is the same call with no derived notes in the memory."""
+    over its sources); with ``link_weight`` > 0 the notes linked to the best derived hits (one
+    hop) vote too, with that fraction of the hit's score. The plain index is the same call with
+    no derived notes in the memory."""
     from ..search import hit_from_row, hybrid_search
 
     embedder = memory.embedder if memory.store.vector_model() is not None else None
@@ -131,6 +134,18 @@ def recall_verbatim(memory, query: str, *, limit: int = 10, filters=None, now=No
         memory._check_model()
     hits = hybrid_search(memory.store, embedder, query, limit=max(limit * 5, 50),
                          filters=filters, now=now, candidates=candidates)
+    if link_weight > 0:
+        derived = [h for h in hits[:20] if h.kind in DERIVED]
+        lmap = memory.store.linked_ids([h.id for h in derived])
+        extra = []
+        seen = {h.id for h in hits}
+        for h in derived:
+            for other, typ in lmap.get(h.id, []):
+                if other not in seen and typ != "supersedes":
+                    seen.add(other)
+                    extra.append((other, link_weight * h.score))
+        rows = memory.store.get_items([i for i, _ in extra])
+        hits = hits + [hit_from_row(rows[i], sc) for i, sc in extra if i in rows]
     vmap = verbatim_sources(memory.store, [h.id for h in hits])
     scores: dict[int, float] = {}
     for h in hits:

@@ -23,20 +23,26 @@ RELATION_SCHEMA = {
 }
 
 
-def find_duplicate(store, text: str, vector, *, kinds=("fact",), batch: list | None = None,
+def neighbours(store, vector, k: int = 6) -> list[tuple[int, float, str]]:
+    """(id, cosine, kind) of the nearest derived notes: one KNN scan serves dedupe and linking."""
+    hits = store.vec_search(np.asarray(vector, dtype=np.float32), k, Filters(kinds=LINK_KINDS))
+    rows = store.get_items([i for i, _ in hits])
+    return [(i, s, rows[i]["kind"]) for i, s in hits if i in rows]
+
+
+def find_duplicate(store, text: str, vector, *, kinds=("fact",),
+                   near: list[tuple[int, float, str]] | None = None,
                    threshold: float = NEAR_DUP) -> int | None:
     """An existing note with the same content (hash) or a near-identical vector (cosine ≥
-    threshold); ``batch`` = [(id, vector)] of notes written earlier in this run."""
+    threshold) among ``near`` (from ``neighbours``; searched here when not given)."""
     same = store.items_with_hash(text, list(kinds))
     if same:
         return same[0]
-    v = np.asarray(vector, dtype=np.float32)
-    for item_id, bv in batch or []:
-        if float(v @ np.asarray(bv, dtype=np.float32)) >= threshold:
+    if near is None:
+        near = neighbours(store, vector)
+    for item_id, sim, kind in near:
+        if kind in kinds and sim >= threshold:
             return item_id
-    hits = store.vec_search(v, 1, Filters(kinds=list(kinds)))
-    if hits and hits[0][1] >= threshold:
-        return hits[0][0]
     return None
 
 
@@ -74,14 +80,15 @@ def _shared(a: str, b: str) -> list[str]:
 
 
 def link_note(store, note_id: int, row: dict, vector, *, llm=None, counter: LLMCounter | None = None,
-              k: int = 5, min_sim: float = 0.5, evolve: bool = True, llm_pairs: int = 2
-              ) -> tuple[int, int]:
+              k: int = 5, min_sim: float = 0.5, evolve: bool = True, llm_pairs: int = 2,
+              near: list[tuple[int, float, str]] | None = None) -> tuple[int, int]:
     """Link a new note to its nearest notes. Deterministic judgement: a neighbour is related if
     it is close (cosine ≥ min_sim) and shares a content word, or is very close (≥ min_sim+0.2).
     With an LLM, the first ``llm_pairs`` candidates are classified (related/supports/contradicts/
     unrelated); an invalid answer keeps the deterministic verdict. Returns (links, evolved)."""
-    hits = store.vec_search(np.asarray(vector, dtype=np.float32), k + 1, Filters(kinds=LINK_KINDS))
-    cands = [(i, s) for i, s in hits if i != note_id and s >= min_sim]
+    if near is None:
+        near = neighbours(store, vector, k + 1)
+    cands = [(i, s) for i, s, _ in near if i != note_id and s >= min_sim][:k]
     if not cands:
         return 0, 0
     rows = store.get_items([i for i, _ in cands])

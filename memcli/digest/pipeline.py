@@ -18,7 +18,7 @@ from ..models import NewItem
 from ..store import content_hash
 from .extract import Candidate, llm_notes, rule_notes, speaker_of
 from .llmio import LLMCounter, call_json, llm_of, render
-from .organise import find_duplicate, link_note, supersede
+from .organise import find_duplicate, link_note, neighbours, supersede
 from .segment import extractive_summary, segment
 from .text import doc_freq, grounded, keywords
 
@@ -100,7 +100,6 @@ class Digester:
         self.link_min_sim = link_min_sim
         self.min_summary_messages = min_summary_messages
         self.llm_links = llm_links  # also ask the LLM to judge each new link (slow on CPU)
-        self._batch: list[tuple[int, np.ndarray]] = []
 
     # ---- summaries -------------------------------------------------------------------------
     def summarize(self, msgs: list[dict], vecs: np.ndarray, *, key: str, title: str | None,
@@ -159,7 +158,8 @@ class Digester:
         new_ids: list[int] = []
         for c, v in zip(cands, vecs):
             src = msgs[c.msg_index]
-            dup = find_duplicate(self.store, c.text, v, batch=self._batch)
+            near = neighbours(self.store, v)
+            dup = find_duplicate(self.store, c.text, v, near=near)
             if dup is not None:  # merge: the existing note now rests on this message too
                 self.store.add_sources(dup, [src["id"], *c.extra_sources])
                 self.report.merged += 1
@@ -175,7 +175,6 @@ class Digester:
             if nid is None:
                 continue
             self.store.add_sources(nid, [src["id"], *c.extra_sources])
-            self._batch.append((nid, np.asarray(v)))
             new_ids.append(nid)
             self.report.notes += 1
             row = self.store.get_item(nid)
@@ -183,7 +182,8 @@ class Digester:
                 self.report.superseded += 1
             links, evolved = link_note(self.store, nid, row, v,
                                        llm=self.llm if self.llm_links else None,
-                                       counter=self.report.llm, min_sim=self.link_min_sim)
+                                       counter=self.report.llm, min_sim=self.link_min_sim,
+                                       near=near)
             self.report.links += links
             self.report.evolved += evolved
         return new_ids

@@ -10,6 +10,7 @@ import math
 import re
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)?")
 _SENT = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n{1,}")
@@ -60,6 +61,7 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in WORD.findall(text)]
 
 
+@lru_cache(maxsize=65536)
 def stem(w: str) -> str:
     """A crude stemmer, enough to compare word forms (moved/moving/moves → mov)."""
     w = w.lower().replace("’", "'")
@@ -157,6 +159,7 @@ def fact_type(sentence: str) -> str:
     return "fact"
 
 
+@lru_cache(maxsize=16384)
 def statement_score(sentence: str) -> float:
     """How much a sentence looks like a durable personal fact (0 = not at all)."""
     n = len(sentence.split())
