@@ -89,3 +89,15 @@ class Hit:
             "tags": self.tags,
             "similarity": None if self.similarity is None else round(self.similarity, 4),
         }
+
+
+# Roles that say which side of a chat spoke, not who: they carry no topic and are not indexed.
+GENERIC_ROLES = frozenset({"user", "assistant", "system", "tool", "function", "model", "bot", "ai",
+                           "human", "me", "unknown"})
+
+
+def speaker_name(role: str | None) -> str | None:
+    """The speaker's name when a message's role is a person's name (a transcript of two people,
+    e.g. 'Caroline'), else None."""
+    r = (role or "").strip()
+    return r if r and r.lower() not in GENERIC_ROLES and len(r) <= 64 else None

@@ -18,8 +18,15 @@ from .timeutil import iso, parse_user_date, utcnow
 Progress = Callable[[int], None]
 
 
-def embed_text(title: str | None, text: str) -> str:
-    """What the embedder sees for an item: the title gives short notes their topic."""
+def embed_text(title: str | None, text: str, role: str | None = None) -> str:
+    """What the embedder sees for an item: the title gives short notes their topic, and a named
+    speaker ("Caroline: …") ties a chat line to its person (LoCoMo evidence recall@10 of the
+    vector side 0.30 → 0.45; benchmarks/locomo.py). Generic roles (user/assistant) add nothing."""
+    from .models import speaker_name
+
+    who = speaker_name(role)
+    if who and not text.startswith(who + ":"):
+        text = f"{who}: {text}"
     return f"{title}\n{text}" if title and title not in text[:200] else text
 
 
@@ -89,8 +96,8 @@ class Memory:
         existing = self.store.existing_keys(keys) if keys else set()
         todo = [i for i, it in enumerate(items) if not (it.key and it.key in existing)]
         if vectors is None and todo:
-            vectors_todo = self.embedder.embed([embed_text(items[i].title, items[i].text)
-                                                for i in todo])
+            vectors_todo = self.embedder.embed([embed_text(items[i].title, items[i].text,
+                                                           items[i].role) for i in todo])
         else:
             vectors_todo = [vectors[i] for i in todo] if vectors is not None else []
         ids: list[int | None] = [None] * len(items)
@@ -224,7 +231,7 @@ class Memory:
         with self.store.transaction():
             self.store.reset_vector_index(e.model_id, e.dim)
             for rows in self.store.iter_items(batch=batch):
-                vecs = e.embed([embed_text(r["title"], r["text"]) for r in rows])
+                vecs = e.embed([embed_text(r["title"], r["text"], r.get("role")) for r in rows])
                 self.store.put_vectors((r["id"], v) for r, v in zip(rows, vecs))
                 total += len(rows)
                 if progress:

@@ -749,7 +749,8 @@ class Store:
             kparams = list(kinds)
         while True:
             rows = _rows(self.conn.execute(
-                f"SELECT id, kind, title, text FROM items WHERE id > ?{kind_sql} ORDER BY id LIMIT ?",
+                f"SELECT id, kind, title, role, text FROM items WHERE id > ?{kind_sql} "
+                "ORDER BY id LIMIT ?",
                 [last, *kparams, batch]))
             if not rows:
                 return
