@@ -8,9 +8,12 @@ the pane, never a traceback."""
 
 from __future__ import annotations
 
+import threading
+
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -19,6 +22,14 @@ from textual.worker import get_current_worker
 from ..chat import ChatSession, one_line
 from ..errors import MemcliError
 from .screens import HelpScreen, ItemScreen, RememberScreen, SearchScreen, where
+
+
+class TokensArrived(Message):
+    """Posted (thread-safe, without waiting) by the worker when new tokens wait in a view."""
+
+    def __init__(self, view: "AnswerView") -> None:
+        super().__init__()
+        self.view = view
 
 
 class Stopped(Exception):
@@ -60,17 +71,33 @@ class AnswerView(Vertical):
         self.text = ""
         self.citations: list = []
         self.state = "waiting"  # waiting | streaming | done | failed
+        self._pending: list[str] = []  # tokens from the worker not shown yet
+        self._pending_lock = threading.Lock()
+        self._flush_posted = False
 
     def compose(self) -> ComposeResult:
         yield Static("thinking…", classes="answer-text", markup=False)
-        yield OptionList(classes="citations", markup=False)
-
-    def on_mount(self) -> None:
-        self.query_one(".citations").display = False
+        cites = OptionList(classes="citations", markup=False)
+        cites.display = False  # shown once there are citations (finish may run before on_mount)
+        yield cites
 
     @property
     def body(self) -> Static:
         return self.query_one(".answer-text", Static)
+
+    def put(self, token: str) -> bool:
+        """Worker side: queue a token; True when the UI must be told (no flush is pending)."""
+        with self._pending_lock:
+            self._pending.append(token)
+            if self._flush_posted:
+                return False
+            self._flush_posted = True
+            return True
+
+    def take_pending(self) -> str:
+        with self._pending_lock:
+            text, self._pending, self._flush_posted = "".join(self._pending), [], False
+        return text
 
     def append(self, token: str) -> None:
         self.state = "streaming"
@@ -202,7 +229,7 @@ class MemcliApp(App):
             pass
 
     # ---- chat -------------------------------------------------------------------------------------
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "question":
             return
         event.stop()
@@ -215,11 +242,10 @@ class MemcliApp(App):
         event.input.value = ""
         pane = self.query_one("#conversation")
         view = AnswerView()
-        pane.mount(UserMessage(question))
-        pane.mount(view)
-        pane.scroll_end(animate=False)
-        self.current = view
+        self.current = view  # set before awaiting: a second Enter meanwhile is refused
         self.refresh_bindings()
+        await pane.mount(UserMessage(question), view)  # composed before any token can arrive
+        pane.scroll_end(animate=False)
         self.answer(question, view)
 
     @work(thread=True, exit_on_error=False, group="ask")
@@ -227,9 +253,12 @@ class MemcliApp(App):
         worker = get_current_worker()
 
         def on_token(token: str) -> None:
+            # Never wait for the UI here: the model generates in this thread. Tokens queue in the
+            # view; one message per batch asks the UI to show them (at most one pending).
             if worker.is_cancelled:
                 raise Stopped()
-            self._from_thread(self._stream, view, token)
+            if view.put(token):
+                self.post_message(TokensArrived(view))
 
         try:
             turn = self.session.ask(question, on_token=on_token)
@@ -240,11 +269,17 @@ class MemcliApp(App):
         else:
             self._from_thread(self._answered, view, turn, None)
 
-    def _stream(self, view: AnswerView, token: str) -> None:
-        view.append(token)
-        self.query_one("#conversation").scroll_end(animate=False)
+    def on_tokens_arrived(self, message: TokensArrived) -> None:
+        view = message.view
+        text = view.take_pending()
+        if text and view.state in ("waiting", "streaming"):
+            view.append(text)
+            self.query_one("#conversation").scroll_end(animate=False)
 
     def _answered(self, view: AnswerView, turn, error: str | None) -> None:
+        rest = view.take_pending()  # tokens still queued when the worker finished
+        if rest and view.state in ("waiting", "streaming"):
+            view.append(rest)
         if self.current is view:
             self.current = None
             self.refresh_bindings()
