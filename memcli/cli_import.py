@@ -98,8 +98,9 @@ def import_markdown(
     dry_run: bool = DRY_RUN,
     as_json: bool = AS_JSON,
 ):
-    """Import Markdown notes / an Obsidian vault (tags, [[wikilinks]]); changed files are
-    replaced on re-import."""
+    """Import Markdown notes or an Obsidian vault, with tags and wikilinks.
+
+    Long notes are split at headings; a changed file replaces its old items on re-import."""
     _run(ctx, "markdown", path, dry_run, as_json)
 
 

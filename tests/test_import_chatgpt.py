@@ -126,3 +126,28 @@ def test_cli_json_summary(cli, cli_json):
     hits = cli_json("search", "tram Alfama", "-n", "1")
     assert hits[0]["source"]["conversation_id"] == "c2"
     assert hits[0]["source"]["message_id"] == "q2"
+
+
+def test_parsing_streams_in_constant_memory(tmp_path):
+    """A 2.3 MB export is parsed with a small, bounded Python heap (json.load peaks at ~7 MB)."""
+    import tracemalloc
+
+    body = "word " * 200
+    with open(tmp_path / "conversations.json", "w") as f:
+        f.write("[")
+        for c in range(200):
+            mapping = {f"n{j}": {"id": f"n{j}", "parent": f"n{j - 1}" if j else None,
+                                 "children": [f"n{j + 1}"] if j < 9 else [], "message": {
+                                     "id": f"n{j}", "author": {"role": "user"}, "create_time": j,
+                                     "content": {"content_type": "text", "parts": [body]}}}
+                       for j in range(10)}
+            f.write(("," if c else "") + json.dumps({"id": f"c{c}", "mapping": mapping,
+                                                     "current_node": "n9"}))
+        f.write("]")
+    assert (tmp_path / "conversations.json").stat().st_size > 2_000_000
+    tracemalloc.start()
+    n = sum(len(r.messages) for r in chatgpt.parse(tmp_path / "conversations.json"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert n == 2000
+    assert peak < 1_500_000, peak
