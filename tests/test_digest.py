@@ -366,3 +366,26 @@ def test_llm_link_judgement_when_enabled(mem):
     link = mem.show(b["id"])["links"][0]
     assert link["type"] == "supports" and link["reason"].startswith("same marathon training")
     assert r.llm.accepted >= 1
+
+
+# ---- on real exports (../shared/samples, read at run time; skipped when absent) -------------------
+def test_digest_real_exports_keeps_the_invariants(mem):
+    from conftest import shared_path
+
+    samples = shared_path("samples")
+    if not samples.is_dir():
+        pytest.skip("../shared/samples is absent")
+    from memcli.ingest import import_path
+
+    import_path(mem, "chatgpt", samples / "chatgpt" / "chatgpt2graph.json")
+    import_path(mem, "claude", samples / "claude" / "context-carry_conversations.json")
+    n_convs = mem.store.counts()["conversations"]
+    r = digest(mem, use_llm=False)
+    assert r.conversations == n_convs and r.remaining == 0
+    assert check(mem.store) == {"derived_without_sources": 0, "duplicate_facts": 0}
+    for n in mem.store.list_derived(list(DERIVED_KINDS)):
+        srcs = mem.store.get_items(mem.store.sources_of(n["id"]))
+        assert srcs and all(s["kind"] == "message" for s in srcs.values())
+        if n["kind"] == "fact":  # personal notes only from what the user said
+            assert all(s["role"] == "user" for s in srcs.values())
+    assert digest(mem, use_llm=False).conversations == 0

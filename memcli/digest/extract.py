@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from .llmio import LLMCounter, call_json, render
 from .text import (attribute_of, content_words, event_time_hint, fact_type, grounded, keywords,
-                   sentences, statement_score, tags_from, third_person)
+                   sentences, statement_score, strip_code, tags_from,
+                   third_person)
 
 TYPES = ("fact", "preference", "event", "decision")
 MIN_LEN, MAX_LEN = 12, 300
@@ -107,7 +108,7 @@ def rule_notes(msgs: list[dict], *, df: Counter, n_docs: int, title: str | None 
         speaker = m.get("_speaker")
         if not speaker:
             continue
-        scored = [(statement_score(s), s) for s in sentences(body_of(m))]
+        scored = [(statement_score(s), s) for s in sentences(strip_code(body_of(m)))]
         scored = [t for t in scored if t[0] >= min_score]
         scored.sort(key=lambda t: -t[0])
         for _, sent in scored[:per_message]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .text import content_words, doc_freq, keywords, sentences, statement_score
+from .text import (content_words, doc_freq, is_prose, keywords, sentences, statement_score,
+                   strip_code)
 
 
 def segment(vectors: np.ndarray, *, window: int = 3, min_len: int = 6, max_len: int = 40
@@ -52,29 +53,40 @@ def _split_long(gaps, s: int, e: int, min_len: int, max_len: int) -> list[tuple[
 
 def extractive_summary(msgs: list[dict], vectors: np.ndarray, *, max_sentences: int = 3,
                        max_chars: int = 480) -> tuple[str, list[str], list[int]]:
-    """(summary text, keywords, indexes of the messages used): the messages closest to the
-    segment's centroid that carry a statement, one best sentence each, in conversation order."""
+    """(summary text, keywords, indexes of the messages used). The first thing a person said (in
+    a chat with an assistant: the request) leads; then the prose sentences of the messages closest
+    to the segment's centroid, one per message, in conversation order. Code is never quoted."""
     v = np.asarray(vectors, dtype=np.float32)
     centroid = v.mean(axis=0)
     norm = float(np.linalg.norm(centroid)) or 1.0
     central = v @ (centroid / norm)
     scored = []
+    lead = None
     for i, m in enumerate(msgs):
-        sents = sentences(m["text"])
+        sents = [s for s in sentences(strip_code(m["text"])) if is_prose(s)
+                 and len(content_words(s)) >= 2]
         if not sents:
             continue
+        if lead is None and m.get("_speaker"):
+            lead = (i, sents[0])
         best = max(sents, key=lambda s: statement_score(s) + 0.02 * len(content_words(s)))
-        if len(content_words(best)) < 2:
-            continue
-        scored.append((float(central[i]) + 0.15 * min(3.0, statement_score(best)), i, best))
+        bonus = 0.1 if m.get("_speaker") else 0.0
+        scored.append((float(central[i]) + 0.15 * min(3.0, statement_score(best)) + bonus,
+                       i, best))
     scored.sort(key=lambda t: -t[0])
-    chosen = sorted(scored[:max_sentences], key=lambda t: t[1])
+    chosen = [lead] if lead else []
+    for _, i, sent in scored:
+        if len(chosen) >= max_sentences:
+            break
+        if all(i != j for j, _ in chosen):
+            chosen.append((i, sent))
+    chosen.sort()
     parts = []
-    for _, i, sent in chosen:
+    for i, sent in chosen:
         who = msgs[i].get("_speaker") or msgs[i].get("role") or ""
         sent = sent if len(sent) <= 200 else sent[:199] + "…"
         parts.append(f"{who}: {sent}" if who else sent)
     text = " … ".join(parts)[:max_chars]
-    texts = [m["text"] for m in msgs]
+    texts = [strip_code(m["text"]) for m in msgs]
     kws = keywords(" ".join(texts), corpus_df=doc_freq(texts), n_docs=len(texts), k=5)
-    return text, kws, [i for _, i, _ in chosen]
+    return text, kws, [i for i, _ in chosen]

@@ -159,11 +159,35 @@ def fact_type(sentence: str) -> str:
     return "fact"
 
 
+# Instructions to an assistant ("can you…", "I want a plot…") are tasks, not memories.
+REQUEST = re.compile(
+    r"^(please|can you|could you|would you|let's|lets|help me|show me|write|make|run|try|give me|"
+    r"add|fix|change|explain|tell me)\b|\b(can you|could you|please)\b|"
+    r"\bi (want|need|would like|'d like) (you|to see)\b", re.I)
+_CODE = re.compile(r"[=(){}\[\];<>`]|\w\.\w+\(|^\s*(import|def|class|return|for|if)\b")
+
+
+def is_prose(sentence: str) -> bool:
+    """Not code, a formula or a table row: mostly letters and spaces, no code punctuation."""
+    if not sentence or _CODE.search(sentence):
+        return False
+    letters = sum(ch.isalpha() or ch.isspace() for ch in sentence)
+    return letters / len(sentence) >= 0.85
+
+
+def strip_code(text: str) -> str:
+    """Drop fenced code blocks and indented code lines before looking for sentences."""
+    text = re.sub(r"```.*?(```|$)", " ", text or "", flags=re.S)
+    return "\n".join(ln for ln in text.splitlines() if not ln.startswith(("    ", "\t")))
+
+
 @lru_cache(maxsize=16384)
 def statement_score(sentence: str) -> float:
     """How much a sentence looks like a durable personal fact (0 = not at all)."""
     n = len(sentence.split())
     if n < 4 or n > 60 or sentence.rstrip().endswith("?") or FILLER.match(sentence):
+        return 0.0
+    if REQUEST.search(sentence) or not is_prose(sentence):
         return 0.0
     cw = content_words(sentence)
     if len(cw) < 2:
