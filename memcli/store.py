@@ -414,9 +414,6 @@ class Store:
             "ON CONFLICT(scope, ref_id) DO UPDATE SET upto = excluded.upto, mode = excluded.mode, "
             "digested_at = excluded.digested_at", (scope, ref_id, upto, mode, now_iso()))
 
-    def digest_counts(self) -> dict:
-        return dict(self.conn.execute("SELECT scope, count(*) FROM digest_state GROUP BY scope"))
-
     def add_history(self, item_id: int, field: str, old, new, reason: str | None = None) -> None:
         def enc(v):
             return v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False)
@@ -439,10 +436,6 @@ class Store:
     def set_superseded(self, old_id: int, new_id: int, valid_to: str) -> None:
         self.conn.execute("UPDATE items SET valid_to = ?, superseded_by = ? WHERE id = ?",
                           (valid_to, new_id, old_id))
-
-    def set_item_meta(self, item_id: int, meta: dict | None) -> None:
-        self.conn.execute("UPDATE items SET meta = ? WHERE id = ?",
-                          (json.dumps(meta, ensure_ascii=False) if meta else None, item_id))
 
     def current_facts_with_attribute(self, attribute: str, subject: str) -> list[dict]:
         """Facts still valid whose meta names this subject/attribute (supersession candidates)."""
@@ -528,21 +521,6 @@ class Store:
         for r in rows:
             r["tags"] = tags.get(r["id"], [])
         return rows
-
-    def merge_items(self, keep_id: int, drop_id: int) -> None:
-        """Fold a duplicate into ``keep_id``: union of sources, links re-pointed, then delete it."""
-        with self.transaction():
-            self.conn.execute(
-                "INSERT OR IGNORE INTO item_sources(item_id, source_id) SELECT ?, source_id "
-                "FROM item_sources WHERE item_id = ? AND source_id != ?", (keep_id, drop_id, keep_id))
-            self.conn.execute("UPDATE OR IGNORE links SET dst_id = ?, target = ? WHERE dst_id = ? "
-                              "AND src_id != ?", (keep_id, str(keep_id), drop_id, keep_id))
-            self.conn.execute("UPDATE OR IGNORE links SET src_id = ? WHERE src_id = ? AND "
-                              "COALESCE(dst_id, -1) != ?", (keep_id, drop_id, keep_id))
-            self.conn.execute("UPDATE items SET superseded_by = ? WHERE superseded_by = ?",
-                              (keep_id, drop_id))
-            self.add_history(keep_id, "merged", str(drop_id), None, "near-duplicate merged")
-            self.delete_item(drop_id)
 
     # ---- search primitives ----------------------------------------------------------------------
     def _filter_sql(self, f: Filters | None, alias: str = "items") -> tuple[str, list]:
