@@ -87,8 +87,13 @@ def test_single_file_and_dry_run(mem, vault):
     r = import_path(mem, "markdown", vault / "Notes" / "Grinder.md", dry_run=True)
     assert (r.added, r.links) == (1, 1) and mem.stats()["items"] == 0
     r = import_path(mem, "markdown", vault / "Notes" / "Grinder.md")
-    assert r.added == 1
-    assert mem.store.items_by_path("markdown", "Grinder.md")
+    assert r.added == 1  # inside a vault (it has .obsidian/): the vault-relative path is kept
+    assert mem.store.items_by_path("markdown", "Notes/Grinder.md")
+    assert import_path(mem, "markdown", vault).added == 7
+    loose = vault.parent / "loose.md"
+    loose.write_text("A note outside any vault.")
+    import_path(mem, "markdown", loose)
+    assert mem.store.items_by_path("markdown", "loose.md")
 
 
 def test_bad_markdown_inputs(mem, tmp_path, vault):

@@ -14,7 +14,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -228,7 +228,7 @@ def _created(props: dict, name: str, mtime: float) -> str | None:
         t = normalize(m.group(1))
         if t:
             return t
-    return iso(datetime.fromtimestamp(mtime)) if mtime else None
+    return iso(datetime.fromtimestamp(mtime, tz=timezone.utc)) if mtime else None
 
 
 def parse_file(path: Path, relpath: str) -> NoteFile | Failed | None:
@@ -294,6 +294,16 @@ def iter_files(root: Path) -> Iterator[tuple[Path, str]]:
             yield p, p.relative_to(root).as_posix()
 
 
+def vault_relpath(path: Path) -> str:
+    """A single file's path relative to its Obsidian vault (the nearest folder above it with an
+    ``.obsidian/`` folder), so it gets the same key as in a whole-vault import; else its name."""
+    path = path.resolve()
+    for parent in path.parents:
+        if (parent / ".obsidian").is_dir():
+            return path.relative_to(parent).as_posix()
+    return path.name
+
+
 def parse(path: str | Path) -> Iterator[NoteFile | Failed]:
     """Every Markdown file of a vault folder, or one Markdown file."""
     path = Path(path)
@@ -301,7 +311,7 @@ def parse(path: str | Path) -> Iterator[NoteFile | Failed]:
     if path.is_file():
         if not path.name.lower().endswith(EXTENSIONS):
             raise fail(path, "not a Markdown file (.md); give a .md file or a vault folder")
-        rec = parse_file(path, path.name)
+        rec = parse_file(path, vault_relpath(path))
         if isinstance(rec, Failed):
             raise fail(path, rec.reason)
         if rec is None:
