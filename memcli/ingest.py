@@ -192,7 +192,7 @@ def _import_conversations(memory: Memory, source: str, path: Path, records, *, d
         if isinstance(rec, Conversation):
             items = message_items(rec)
             known = store.find_conversation(source, rec.id) is not None
-            result.new_conversations += 0 if known else 1
+            result.new_conversations += 0 if known or not items else 1
         else:
             items = [document_item(rec)]
         existing = store.existing_keys([it.key for it in items]) if items else set()
