@@ -46,8 +46,8 @@ def where(source: dict) -> str:
 
 def hit_label(hit) -> str:
     role = f"{hit.role}: " if getattr(hit, "role", None) else ""
-    return (f"#{hit.id} {hit.kind} · {(hit.created_at or '')[:10]} · {one_line(where(hit.source), 30)}"
-            f"\n  {role}{one_line(hit.text, 200)}")
+    return (f"#{hit.id} {hit.kind} · {(hit.created_at or '')[:10]} · {one_line(where(hit.source), 22)}"
+            f"\n  {role}{one_line(hit.text, 150)}")
 
 
 class ItemScreen(Screen):
@@ -254,7 +254,9 @@ class RememberScreen(ModalScreen):
 
     def failed(self, message: str) -> None:
         self.saving = False
-        self.query_one("#remember-error", Static).update(message)
+        error = self.query_one("#remember-error", Static)
+        error.update(message)
+        error.add_class("shown")
 
 
 class HelpScreen(ModalScreen):
