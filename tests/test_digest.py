@@ -156,6 +156,7 @@ def test_exact_and_near_duplicates_merge_keeping_provenance(mem):
     peanut = [n for n in facts(mem) if "peanuts" in n["text"]]
     assert len(peanut) == 1 and r.merged == 2
     assert len(mem.store.sources_of(peanut[0]["id"])) == 3
+    assert [h["field"] for h in mem.show(peanut[0]["id"])["history"]] == ["sources", "sources"]
     assert check(mem.store)["duplicate_facts"] == 0
 
 

@@ -162,6 +162,8 @@ class Digester:
             dup = find_duplicate(self.store, c.text, v, near=near)
             if dup is not None:  # merge: the existing note now rests on this message too
                 self.store.add_sources(dup, [src["id"], *c.extra_sources])
+                self.store.add_history(dup, "sources", None, str(src["id"]),
+                                       "the same statement again: merged, provenance kept")
                 self.report.merged += 1
                 continue
             key = f"digest:fact:{src['id']}:{content_hash(c.text)[:16]}"
