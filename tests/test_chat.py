@@ -189,3 +189,13 @@ def test_the_chat_is_found_by_memcli_search(memory, fake, cli_json):
     assert hits[0]["source"]["type"] == "chat"
     assert hits[0]["source"]["conversation_id"] == session.external_id
     assert "sunflower77" in hits[0]["text"]
+
+
+def test_without_the_model_the_chat_quotes_evidence(memory):
+    def never(messages):
+        raise AssertionError("the model must not be called with use_llm=False")
+
+    session = ChatSession(memory, llm=FakeLLM(never), use_llm=False)
+    turn = session.ask("Which Brompton bike did I buy in Berlin?")
+    assert "Brompton" in turn.answer.answer and turn.answer.citations
+    assert [m["role"] for m in session.messages()] == ["user", "assistant"]
