@@ -28,6 +28,8 @@ NO_LLM_HEAD = "Best evidence in your memory:"
 EVIDENCE_HEAD = "Evidence from your memory:"
 SOURCE_CHARS = 280  # per source in the prompt; the default model is tiny, keep the context short
 EVIDENCE_ITEMS = 3
+CONTEXT_CHARS = 2400  # all sources together (~600 tokens)
+CONTEXT_MARGIN = 0.08  # below the abstain threshold, a hit still counts as context
 HISTORY_TURNS = 6
 # Words that say nothing about the topic of a question (on top of search.STOPWORDS).
 QUESTION_WORDS = frozenset("""
@@ -238,6 +240,27 @@ def build_messages(question: str, hits: list[Hit], *, today: str,
     return msgs
 
 
+def select_context(hits: list[Hit], qwords: list[str], threshold: float,
+                   budget: int = CONTEXT_CHARS) -> list[Hit]:
+    """The hits worth showing the model: the best one, then those near the relevance bar
+    (similarity within ``CONTEXT_MARGIN`` of the threshold, or sharing half the question's
+    keywords), in rank order, within a character budget. Fewer, better sources keep a tiny
+    model on topic and its first token fast."""
+    out: list[Hit] = []
+    used = 0
+    for i, h in enumerate(hits):
+        near = (h.similarity is not None and h.similarity >= threshold - CONTEXT_MARGIN) or \
+            keyword_coverage(qwords, f"{h.title or ''}\n{h.text}") >= 0.5
+        if i and not near:
+            continue
+        cost = min(len(h.text), SOURCE_CHARS) + 40
+        if out and used + cost > budget:
+            break
+        out.append(h)
+        used += cost
+    return out
+
+
 def evidence_text(hits: list[Hit], numbers: list[int]) -> str:
     lines = []
     for n in numbers:
@@ -305,6 +328,7 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
     if not any(is_relevant(h, qwords, threshold) for h in hits):
         emit(ABSTAIN_TEXT)
         return Answer(ABSTAIN_TEXT, True, [], hits, None, window)
+    hits = select_context(hits, qwords, threshold)
 
     def cite(numbers: list[int]) -> list[Citation]:
         out = []

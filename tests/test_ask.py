@@ -234,3 +234,12 @@ def test_cli_ask_bad_input(cli):
     assert code == 1 and "as-of" in err
     code, _, err = cli("ask", "dentist", "--model", "/nonexistent/model.gguf")
     assert code == 0  # the fake backend ignores --model
+
+
+def test_context_keeps_relevant_hits_only(seeded):
+    mem, ids = seeded
+    llm = FakeLLM("Dr. Alvarez [1].")
+    ans = ask(mem, "Who is my dentist?", llm=llm, now=NOW)
+    assert ans.hits[0].id == ids["dentist"]
+    assert ids["cat"] not in {h.id for h in ans.hits}
+    assert "Miso" not in llm.last_prompt
