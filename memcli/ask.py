@@ -203,8 +203,9 @@ def _one_line(text: str, width: int) -> str:
 
 
 def _where(hit: Hit) -> str:
+    """Title, conversation title or file path (not the bare source type: noise to a model)."""
     src = hit.source or {}
-    return src.get("title") or hit.title or src.get("path") or src.get("type") or ""
+    return src.get("title") or hit.title or src.get("path") or ""
 
 
 def _quoted(text: str, width: int) -> str:
@@ -234,9 +235,7 @@ def build_messages(question: str, hits: list[Hit], *, today: str,
     if history:
         turns = [{"role": t["role"], "content": _one_line(strip_markers(t.get("content", "")), 500)}
                  for t in history[-HISTORY_TURNS:] if t.get("role") in ("user", "assistant")]
-        system = [m for m in msgs if m["role"] == "system"]
-        rest = [m for m in msgs if m["role"] != "system"]
-        msgs = system + turns + rest
+        msgs = msgs[:-1] + turns + msgs[-1:]  # after the worked example, before the question
     return msgs
 
 

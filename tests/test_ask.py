@@ -161,8 +161,10 @@ def test_history_is_passed_without_stale_citation_markers(seeded):
                {"role": "assistant", "content": "Hello, your cat is Miso [3]."}]
     ask(mem, "who is my dentist?", llm=llm, now=NOW, history=history)
     msgs = llm.calls[0]["messages"]
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
-    assert msgs[2]["content"] == "Hello, your cat is Miso."
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant",
+                                         "user"]
+    assert msgs[3]["content"] == "hi" and msgs[4]["content"] == "Hello, your cat is Miso."
+    assert msgs[-1]["content"].endswith("Question: who is my dentist?")
 
 
 def test_citation_filter_streams_and_checks():
