@@ -86,19 +86,18 @@ def machine() -> str:
            f"{platform.python_version()}"
 
 
-def throughput(data, embedder_name: str, llm: bool, llm_messages: int) -> list[str]:
+def throughput(data, embedder_name: str, llm: bool, llm_sessions: int,
+               llm_only: bool = False) -> list[str]:
     from memcli.digest.pipeline import check, digest
 
     rows = []
-    modes = [("deterministic (--no-llm)", False, None)]
+    modes = [] if llm_only else [("deterministic (--no-llm)", False, None)]
     if llm:
-        modes.append(("bundled LLM (SmolLM2-135M)", True, 2))
+        modes.append(("bundled LLM (SmolLM2-135M)", True, llm_sessions))
     for label, use_llm, max_sessions in modes:
         home = Path(tempfile.mkdtemp(prefix="bench-digest-"))
         try:
             mem, _ = build(data[0], home, make_embedder(embedder_name), max_sessions)
-            if use_llm:  # a small set: trim to llm_messages messages
-                pass
             n_msgs = mem.store.counts()["messages"]
             t0 = time.perf_counter()
             llm_obj = None
@@ -116,6 +115,7 @@ def throughput(data, embedder_name: str, llm: bool, llm_messages: int) -> list[s
             again = time.perf_counter()
             r2 = digest(mem, use_llm=False)
             rows[-1] += f" {time.perf_counter() - again:.2f} s, {r2.notes} new |"
+            print(rows[-1], file=sys.stderr, flush=True)
             mem.close()
         finally:
             shutil.rmtree(home, ignore_errors=True)
@@ -174,7 +174,9 @@ def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
             res["digested (plain search)"].append(_score(ranked, gold, cat))
         log(f"{sample['sample_id']}: {len(qas)} questions, {r.messages} messages digested in "
             f"{dsec:.1f}s ({r.notes} notes, {r.summaries} summaries, {r.links} links), total "
-            f"{time.perf_counter() - t0:.1f}s")
+            f"{time.perf_counter() - t0:.1f}s; running R@10: " + ", ".join(
+                f"{k} {sum(x['R@10'] for x in v) / len(v):.3f}" for k, v in res.items()) +
+            f" ({len(res['verbatim'])} questions)")
         mem.close()
         shutil.rmtree(home, ignore_errors=True)
     return res
@@ -190,7 +192,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--embedder", default="onnx", help="onnx (default), sbert or hash")
     ap.add_argument("--no-llm", action="store_true", help="skip the LLM throughput run")
-    ap.add_argument("--llm-messages", type=int, default=40)
+    ap.add_argument("--llm-sessions", type=int, default=1,
+                    help="sessions of conv-26 digested with the LLM (the small set)")
+    ap.add_argument("--llm-only", action="store_true", help="only the LLM throughput row")
     ap.add_argument("--locomo", type=int, default=0, metavar="N", help="LoCoMo samples (0 = skip)")
     ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args(argv)
@@ -204,12 +208,13 @@ def main(argv=None) -> int:
            f"command: .venv/bin/python benchmarks/bench_digest.py {' '.join(argv or sys.argv[1:])}",
            f"embedder: {args.embedder}", "```", ""]
     if not args.skip_throughput:
-        out += ["Digest throughput on LoCoMo conv-26 (deterministic: all sessions; LLM: first 2 "
-                "sessions)", "",
+        out += [f"Digest throughput on LoCoMo conv-26 (deterministic: all sessions; LLM: first "
+                f"{args.llm_sessions} session(s))", "",
                 "| mode | messages | conversations | notes | summaries | links | superseded | "
                 "merged | LLM calls / accepted | seconds | messages/s | orphans / dup facts | "
                 "re-run |", "|---|" + "---|" * 12]
-        out += throughput(data, args.embedder, not args.no_llm, args.llm_messages)
+        rows = throughput(data, args.embedder, not args.no_llm, args.llm_sessions, args.llm_only)
+        out += rows
         out.append("")
     if args.locomo:
         res = locomo(data, args.locomo, args.embedder, lambda s: print(s, file=sys.stderr))

@@ -20,7 +20,7 @@ from .extract import Candidate, llm_notes, rule_notes, speaker_of
 from .llmio import LLMCounter, call_json, llm_of, render
 from .organise import find_duplicate, link_note, neighbours, supersede
 from .segment import extractive_summary, segment
-from .text import doc_freq, grounded, keywords
+from .text import doc_freq, grounded
 
 SOURCE = "digest"
 DERIVED_KINDS = ("summary", "fact", "reflection")
@@ -271,4 +271,4 @@ def check(store) -> dict:
             "duplicate_facts": store.duplicate_hash_groups("fact")}
 
 
-__all__ = ["digest", "DigestReport", "Digester", "check", "keywords"]
+__all__ = ["digest", "DigestReport", "Digester", "check"]
