@@ -168,7 +168,7 @@ def stream_array(part: Part, what: str) -> Iterator[object]:
             if first == b"{":
                 raise fail(part.label, f"expected a JSON list of {what}, found a JSON object")
             raise fail(part.label, f"not a JSON file (binary or text?); expected a list of {what}")
-        stream = _Prefixed(first, f)
+        stream = _Prefixed(first, f, part.label)
         try:
             yield from ijson.items(stream, "item", use_float=True)
         except ijson.JSONError as exc:
@@ -180,11 +180,29 @@ def stream_array(part: Part, what: str) -> Iterator[object]:
             raise fail(part.label, "not UTF-8 text (binary file?)") from None
 
 
-class _Prefixed(io.RawIOBase):
-    """A byte stream that replays the bytes already peeked, then reads on."""
+MAX_NESTING = 10_000  # ijson's memory grows with depth squared: 20k levels cost ~1 GB
+_WINDOW = 4096
 
-    def __init__(self, head: bytes, rest: IO[bytes]):
+
+class _Prefixed(io.RawIOBase):
+    """A byte stream that replays the bytes already peeked, then reads on.
+
+    It also bounds JSON nesting: ``[[[[…`` 200k deep (a 400 KB file) would make ijson allocate
+    tens of GB (its path prefixes grow with depth). Counting brackets per 4 KB window gives an
+    upper bound of the depth (brackets inside strings only make it larger), at C speed."""
+
+    def __init__(self, head: bytes, rest: IO[bytes], label: str = "input"):
         self._head, self._rest = head, rest
+        self._label = label
+        self._balance = 0
+
+    def _guard(self, data) -> None:
+        for i in range(0, len(data), _WINDOW):
+            w = bytes(data[i:i + _WINDOW])
+            opens = w.count(b"[") + w.count(b"{")
+            if self._balance + opens > MAX_NESTING:
+                raise fail(self._label, f"JSON nested more than {MAX_NESTING} levels deep")
+            self._balance = max(0, self._balance + opens - w.count(b"]") - w.count(b"}"))
 
     def readable(self) -> bool:
         return True
@@ -194,19 +212,22 @@ class _Prefixed(io.RawIOBase):
             n = min(len(b), len(self._head))
             b[:n] = self._head[:n]
             self._head = self._head[n:]
+            self._guard(b[:n])
             return n
         data = self._rest.read(len(b))
         b[:len(data)] = data
+        self._guard(data)
         return len(data)
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             data, self._head = self._head + self._rest.read(), b""
-            return data
-        if self._head:
+        elif self._head:
             data, self._head = self._head[:n], self._head[n:]
-            return data
-        return self._rest.read(n)
+        else:
+            data = self._rest.read(n)
+        self._guard(data)
+        return data
 
 
 # ---- text helpers -------------------------------------------------------------------------------
