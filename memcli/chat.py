@@ -70,22 +70,31 @@ def _locked_cm(factory, lock):
 
 
 class _SessionMemory(_Locked):
-    """The memory as ``ask`` sees it from inside a chat: locked, blind to the question that was
-    just stored (it would otherwise be the best match for itself and get cited) and to earlier
-    answers of memcli's own chats (derived text: citing them would cite the model, not the
-    memory; what the user said in earlier chats stays citable)."""
+    """The memory as ``ask`` sees it from inside a chat: locked, and blind to
+    - the chat itself: the question just stored would be the best match for itself, and the
+      earlier turns reach the model as history, not as evidence;
+    - answers of memcli's earlier chats: derived text, citing them would cite the model, not the
+      memory. What the user said in earlier chats stays citable."""
 
-    def __init__(self, memory, lock, exclude: set[int]):
+    def __init__(self, memory, lock, chat_id: str, exclude: set[int]):
         super().__init__(memory, lock)
+        object.__setattr__(self, "_chat_id", chat_id)
         object.__setattr__(self, "_exclude", set(exclude))
 
+    def _blind_to(self, hit) -> bool:
+        if hit.id in self._exclude:
+            return True
+        src = hit.source or {}
+        return src.get("type") == SOURCE and (src.get("conversation_id") == self._chat_id
+                                              or hit.role == "assistant")
+
     def search(self, query, *, limit=None, filters=None, now=None):
-        target, exclude = self._target, self._exclude
+        target = self._target
         limit = target.config.search_limit if limit is None else limit
         with self._lock:
-            hits = target.search(query, limit=2 * limit + len(exclude), filters=filters, now=now)
-        return [h for h in hits if h.id not in exclude
-                and not (h.source.get("type") == SOURCE and h.role == "assistant")][:limit]
+            hits = target.search(query, limit=3 * limit + len(self._exclude), filters=filters,
+                                 now=now)
+        return [h for h in hits if not self._blind_to(h)][:limit]
 
 
 @dataclass
@@ -202,7 +211,7 @@ class ChatSession:
         if not question:
             raise MemcliError("the question is empty")
         turn = Turn(question=question, question_id=self.add_message("user", question))
-        view = _SessionMemory(self.memory, self.lock, exclude={turn.question_id})
+        view = _SessionMemory(self.memory, self.lock, self.external_id, {turn.question_id})
         answer = ask(view, question, limit=limit, now=now, llm=self.llm, use_llm=self.use_llm,
                      on_token=on_token, history=list(self.history))
         turn.answer = answer

@@ -94,14 +94,24 @@ def test_question_streams_an_answer_with_citations_and_stores_the_chat(memory, m
 
 
 def test_opening_a_citation_shows_the_item_and_its_neighbours(memory):
-    app = MemcliApp(memory, llm=FakeLLM(["Noted [1].", ANSWER]))
+    from memcli.chat import ChatSession
+
+    earlier = ChatSession(memory, llm=FakeLLM("Noted [1]."))
+    earlier.ask("my bike is in the cellar of the Berlin flat")
+    # the second answer cites every source it was given
+    app = MemcliApp(memory, llm=FakeLLM([ANSWER, "In the cellar [1] [2] [3] [4] [5] [6] [7]."]))
 
     async def scenario(pilot):
-        await ask(pilot, "my bike is in the cellar of the Berlin flat")
+        await ask(pilot, "Which Brompton bike did I buy in Berlin?")
         await ask(pilot, "where is my Brompton bike kept?")
         view = answers(app)[-1]
         cites = view.query_one(".citations", OptionList)
         chat_cite = next(i for i, c in enumerate(view.citations) if c.source["type"] == "chat")
+        # the earlier chat's question is evidence; this chat's own turns and answers are not
+        assert {c.source["conversation_id"] for c in view.citations
+                if c.source["type"] == "chat"} == {earlier.external_id}
+        earlier_answers = {m["id"] for m in earlier.messages() if m["role"] == "assistant"}
+        assert not {c.id for c in view.citations} & earlier_answers
         app.query_one("#question", Input).focus()
         await pilot.press("tab")  # Tab jumps from the question box to the latest sources
         assert app.focused is cites and cites.highlighted == 0
@@ -112,7 +122,7 @@ def test_opening_a_citation_shows_the_item_and_its_neighbours(memory):
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ItemScreen)
-        first_question = app.session.messages()[0]
+        first_question = earlier.messages()[0]
         assert screen.item_id == view.citations[chat_cite].id == first_question["id"]
         assert str(screen.query_one("#item-text", Static).render()) == first_question["text"]
         meta = str(screen.query_one("#item-meta", Static).render())
