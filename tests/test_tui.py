@@ -165,6 +165,10 @@ def test_note_view_follows_links_and_backlinks(memory):
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen.item_id == bike
+        app.push_screen(ItemScreen(99999))  # e.g. forgotten meanwhile: a message, no crash
+        await settle(pilot)
+        head = app.screen.query_one("#item-head", Static)
+        assert head.has_class("error") and "no item with id 99999" in str(head.render())
 
     run(app, scenario)
 
