@@ -147,3 +147,30 @@ def test_dry_run_cli(cli, cli_json):
     assert cli_json("stats")["items"] == 0
     code, text, _ = cli("import", "markdown", FIX / "vault", "--dry-run")
     assert code == 0 and text.startswith("Would add 8 notes/sections")
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    from memcli import cli_import
+
+    class Stream(io.StringIO):
+        tty = False
+
+        def isatty(self):
+            return self.tty
+
+    pipe = Stream()
+    monkeypatch.setattr(sys, "stderr", pipe)
+    with cli_import._progress_bar(True, "Importing jsonl") as update:
+        assert update is None
+    assert pipe.getvalue() == ""
+    term = Stream()
+    term.tty = True
+    monkeypatch.setattr(sys, "stderr", term)
+    with cli_import._progress_bar(True, "Importing jsonl") as update:
+        update(5, 10)
+        update(10, 10)
+    with cli_import._progress_bar(False, "json output") as update:  # --json: never a bar
+        assert update is None
