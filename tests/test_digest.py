@@ -390,3 +390,30 @@ def test_digest_real_exports_keeps_the_invariants(mem):
         if n["kind"] == "fact":  # personal notes only from what the user said
             assert all(s["role"] == "user" for s in srcs.values())
     assert digest(mem, use_llm=False).conversations == 0
+
+
+@pytest.mark.parametrize("before,after,attr", [
+    ("I work at Acme as a backend developer in the payments team.",
+     "I got a new job at Stripe, starting in the infrastructure group.", "employer"),
+    ("My phone number is 555-0101 if you need to reach me.",
+     "My new phone number is 555-0199, the old one is gone.", "phone"),
+    ("My favorite band is Radiohead, I listen to them daily.",
+     "My favorite band is Khruangbin these days, on repeat.", "favorite:band"),
+])
+def test_supersession_for_other_attributes(mem, before, after, attr):
+    add_conversation(mem, "a", [("user", before)], day="2023-01-01")
+    add_conversation(mem, "b", [("user", after)], day="2024-01-01")
+    digest(mem, use_llm=False)
+    notes = facts(mem)
+    old = next(n for n in notes if n["created_at"].startswith("2023"))
+    new = next(n for n in notes if n["created_at"].startswith("2024"))
+    assert json.loads(old["meta"])["attribute"] == attr
+    assert old["superseded_by"] == new["id"] and new["valid_to"] is None
+
+
+def test_unrelated_facts_do_not_supersede(mem):
+    add_conversation(mem, "a", [("user", "I live in Lisbon near the castle.")], day="2023-01-01")
+    add_conversation(mem, "b", [("user", "My sister lives in Porto with her two kids.")],
+                     day="2024-01-01")
+    digest(mem, use_llm=False)
+    assert all(n["valid_to"] is None for n in facts(mem))

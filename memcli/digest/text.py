@@ -171,8 +171,8 @@ def is_prose(sentence: str) -> bool:
     """Not code, a formula or a table row: mostly letters and spaces, no code punctuation."""
     if not sentence or _CODE.search(sentence):
         return False
-    letters = sum(ch.isalpha() or ch.isspace() for ch in sentence)
-    return letters / len(sentence) >= 0.85
+    plain = sum(ch.isalnum() or ch.isspace() or ch in ",.'’!?-:;\"“”…&/%$€£" for ch in sentence)
+    return plain / len(sentence) >= 0.9
 
 
 def strip_code(text: str) -> str:
@@ -248,27 +248,35 @@ def third_person(sentence: str, speaker: str) -> str:
 
 
 # ---- subject/attribute (what a fact is about; a later value supersedes an earlier one) ----------
+_NOW = r"(?:now |just |recently |finally |currently |still )?"
+_NEW = r"(?:new |current |updated )?"
 ATTRIBUTES: list[tuple[str, re.Pattern]] = [
-    ("residence", re.compile(r"\b(i|we) (now )?(live|lives|living|moved|relocated|am moving|'m "
-                             r"moving|are moving)\b.*\b(in|to)\b", re.I)),
-    ("residence", re.compile(r"\bmy (home|house|apartment|flat) is in\b", re.I)),
-    ("employer", re.compile(r"\bi (now )?(work|started working|am working|'m working|got a job|"
-                            r"joined)\b.*\b(at|for)\b", re.I)),
-    ("job", re.compile(r"\b(i am|i'm|i work as|i became|i'm now|i am now) (a|an) [a-z]+ ?"
-                       r"(engineer|developer|teacher|nurse|doctor|designer|manager|student|"
-                       r"artist|writer|counselor|lawyer|scientist|chef|consultant)\b", re.I)),
-    ("job", re.compile(r"\bmy (new )?(job|role|position) is\b", re.I)),
+    ("employer", re.compile(rf"\bi {_NOW}(work|works|started working|am working|'m working|got a "
+                            rf"{_NEW}job|joined|switched jobs?|started a {_NEW}job|accepted "
+                            rf"an? {_NEW}(job|offer|position))\b.*\b(at|for|with)\b", re.I)),
+    ("employer", re.compile(rf"\bmy {_NEW}(employer|company) is\b", re.I)),
+    ("residence", re.compile(rf"\b(i|we) {_NOW}(live|lives|living|moved|relocated|am moving|'m "
+                             r"moving|are moving|settled)\b.*\b(in|to)\b", re.I)),
+    ("residence", re.compile(rf"\bmy {_NEW}(home|house|apartment|flat|address) is\b", re.I)),
+    ("job", re.compile(rf"\b(i am|i'm|i work as|i became|i've become) {_NOW}(a|an) "
+                       r"([a-z]+ )?(engineer|developer|teacher|nurse|doctor|designer|manager|"
+                       r"student|artist|writer|counselor|lawyer|scientist|chef|consultant|"
+                       r"analyst|accountant|architect|programmer|researcher|photographer)\b",
+                       re.I)),
+    ("job", re.compile(rf"\bmy {_NEW}(job|role|position|title) is\b", re.I)),
     ("name", re.compile(r"\bmy name is\b|\bcall me\b", re.I)),
     ("age", re.compile(r"\bi('m| am) \d{1,3}( years old)?\b|\bi turned \d{1,3}\b", re.I)),
     ("relationship", re.compile(r"\b(i|we) (got married|got engaged|broke up|divorced|am dating|"
                                 r"'m dating|am single|'m single)\b|\bmy (girlfriend|boyfriend|"
-                                r"partner|wife|husband) is\b", re.I)),
-    ("phone", re.compile(r"\bmy (phone|mobile|cell)( number)? is\b", re.I)),
-    ("email", re.compile(r"\bmy e-?mail( address)? is\b", re.I)),
-    ("car", re.compile(r"\bi (drive|bought|got) (a|an|the) [\w ]*\b(car|bike|tesla|toyota|"
+                                r"partner|wife|husband|fianc[ée]e?) is\b", re.I)),
+    ("phone", re.compile(rf"\bmy {_NEW}(phone|mobile|cell)( number)? is\b", re.I)),
+    ("email", re.compile(rf"\bmy {_NEW}e-?mail( address)? is\b", re.I)),
+    ("car", re.compile(r"\bi (drive|bought|got) (a|an|the) [\w ]*\b(car|tesla|toyota|"
                        r"honda|ford|bmw|audi|vw|volkswagen)\b", re.I)),
+    ("diet", re.compile(rf"\bi('m| am) {_NOW}(a )?(vegan|vegetarian|pescatarian|keto)\b", re.I)),
 ]
-_FAV = re.compile(r"\bmy (new )?favou?rite ([a-z]+(?: [a-z]+)?) (is|are|has become|became)\b", re.I)
+_FAV = re.compile(r"\bmy (new )?favou?rite ([a-z]+(?: [a-z]+)?) (is|are|has become|became)\b",
+                  re.I)
 
 
 def attribute_of(sentence: str) -> str | None:
