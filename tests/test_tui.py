@@ -309,6 +309,16 @@ def test_escape_stops_an_answer_and_the_ui_stays_responsive(memory):
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
+        # ...and the memory can be searched while the model is mid-answer (the DB lock is not
+        # held during generation)
+        app.push_screen(SearchScreen("dentist Friday"))
+        search = app.screen
+        for _ in range(500):
+            if search.hits:
+                break
+            await pilot.pause()
+        assert search.hits and search.hits[0].title == "dentist" and view.state == "streaming"
+        await pilot.press("escape")
         await pilot.press("escape")  # stop the answer
         llm.go.set()
         await settle(pilot)
