@@ -15,8 +15,8 @@ def ask(
     ctx: typer.Context,
     question: str = typer.Argument(..., help="Your question, in plain words."),
     n: Optional[int] = typer.Option(
-        None, "-n", "--limit", help="How many retrieved items the model sees (default: [ask] "
-        "context_items)."),
+        None, "-n", "--limit",
+        help="How many retrieved items the model may see (default: config ask context_items, 8)."),
     as_json: bool = typer.Option(False, "--json", help="Print {answer, abstained, citations}."),
     as_of: Optional[str] = typer.Option(
         None, "--as-of", help="Treat this date as now (for 'last month', 'yesterday', …)."),
@@ -30,7 +30,8 @@ def ask(
     source: List[str] = typer.Option([], "--source", help="cli, chatgpt, claude, markdown, …"),
     tag: List[str] = typer.Option([], "--tag", help="Only items with this tag (repeatable)."),
     max_tokens: Optional[int] = typer.Option(
-        None, "--max-tokens", help="Longest answer, in tokens (default: [llm] max_tokens)."),
+        None, "--max-tokens",
+        help="Longest answer, in tokens (default: config llm max_tokens, 256)."),
 ):
     """Answer a question from your memory, citing the notes and messages it rests on."""
     from .ask import ask as ask_memory
