@@ -1,10 +1,10 @@
 """Calibrate `[ask] abstain_threshold` (best cosine similarity below which `memcli ask` abstains)
-with the REAL default embedder (all-MiniLM-L6-v2 via onnxruntime) on a small hand-written set:
+with the REAL default embedder (all-MiniLM-L6-v2) on a small hand-written set:
 30 personal notes, 30 questions they answer (paraphrased, few shared words) and 30 questions
 they do not answer (some deliberately near a note's topic). Prints the similarity distributions,
 the accuracy of the abstain decision (similarity + keyword rule, as `memcli ask` applies it) for a
 sweep of thresholds, and the best one. Usage:
-    .venv/bin/python benchmarks/calibrate_abstain.py [--embedder onnx]
+    .venv/bin/python benchmarks/calibrate_abstain.py [--embedder minilm]
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ UNRELATED = [
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--embedder", default="onnx")
+    ap.add_argument("--embedder", default="minilm")
     args = ap.parse_args()
     os.environ["MEMCLI_EMBEDDER"] = args.embedder
 

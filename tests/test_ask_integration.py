@@ -1,4 +1,4 @@
-"""`memcli ask` end to end on the real default models: the ONNX MiniLM embedder and the bundled
+"""`memcli ask` end to end on the real default models: the default MiniLM embedder and the bundled
 SmolLM2 GGUF (tiny --max-tokens to stay quick). The 135M model's prose is not asserted, only the
 contract: citations are retrieved hits, an unrelated question abstains without the model."""
 
@@ -19,7 +19,7 @@ NOTES = [
 
 @pytest.fixture
 def real_cli(cli, monkeypatch):
-    monkeypatch.setenv("MEMCLI_EMBEDDER", "onnx")
+    monkeypatch.delenv("MEMCLI_EMBEDDER")  # the product default (MiniLM)
     monkeypatch.setenv("MEMCLI_LLM", "llama")
     for text, date in NOTES:
         code, _, err = cli("add", text, "--date", date)
