@@ -22,6 +22,8 @@ def test_contract(mem):
     # the empty system message is dropped but positions of the others stay their list index
     assert [m["external_id"] for m in j2] == ["0", "2"]
     assert j2[0]["created_at"] == "2024-02-01T07:00:00Z"  # converted to UTC
+    # no date on the message nor the conversation: the conversation's first dated message
+    assert j2[1]["created_at"] == "2024-02-01T07:00:00Z"
     assert import_path(mem, "jsonl", FILE).added == 0
 
 
@@ -38,6 +40,7 @@ def test_search_contract_ids(cli, cli_json):
     ('{"id": "a", "messages": [{"content": "hi"}]}', 'has no "role"'),
     ('{"id": "a", "messages": [{"role": "user", "content": 3}]}', '"content" must be a string'),
     ('{"id": "a", "created_at": "not a date at all zzz", "messages": []}', "cannot read"),
+    ('{"id": "a", "created_at": "yesterday", "messages": []}', "use ISO-8601"),
     ('["a"]', "expected a JSON object"),
 ])
 def test_bad_lines_fail_whole_file(mem, tmp_path, line, what):

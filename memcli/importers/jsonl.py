@@ -13,10 +13,11 @@ line that breaks it stops the import with the line number (before anything is wr
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from ..timeutil import normalize
+from ..timeutil import from_epoch, iso
 from .base import Conversation, Message, Record, check_exists, fail
 
 SOURCE = "jsonl"
@@ -67,10 +68,30 @@ def parse_line(obj, label: str, n: int) -> Conversation:
                         updated_at=None, messages=messages)
 
 
+def strict_time(value) -> str | None:
+    """ISO-8601 text or epoch seconds → canonical UTC text; anything else → None. No free-text
+    dates here: "yesterday" in a file would silently mean the day of the import."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return from_epoch(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        return iso(datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text))
+    except ValueError:
+        pass
+    try:
+        return from_epoch(float(text))
+    except ValueError:
+        return None
+
+
 def _time(value, label: str, n: int, what: str) -> str | None:
     if value is None or value == "":
         return None
-    out = normalize(value)
+    out = strict_time(value)
     if out is None:
         raise _line_error(label, n, f"cannot read {what} {value!r}; use ISO-8601")
     return out
