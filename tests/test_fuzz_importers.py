@@ -180,7 +180,7 @@ def test_huge_and_deep_input(memory, tmp_path):
         (d / name).write_text(deep if source != "jsonl" else '{"id": "d", "messages": ' + deep + "}\n")
         _check_import(memory, source, d / name if source != "claude" else d)
     long_line = tmp_path / "long.jsonl"
-    long_line.write_bytes(b'{"id": "x", "messages": [' + b'{"role": "user", "content": "a"},' * 50_000
+    long_line.write_bytes(b'{"id": "x", "messages": [' + b'{"role": "user", "content": "a"},' * 5_000
                           + b'{"role": "user", "content": "end"}]}\n')
     _check_import(memory, "jsonl", long_line)
     vault = tmp_path / "vault"
