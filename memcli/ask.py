@@ -1,7 +1,8 @@
 """`memcli ask`: answer a question from the memory, citing the items the answer rests on.
 
 1. Retrieve with the hybrid search, narrowed to the date window the question names ("last month",
-   "in May 2023"; relative to ``now``), falling back to all dates when the window is empty.
+   "in May 2023"; relative to ``now``), falling back to all dates when the window holds nothing
+   relevant.
 2. Abstain — without calling the model — when nothing retrieved is relevant: the best cosine
    similarity is below ``config.ask_abstain_threshold`` and no hit covers most of the question's
    keywords.
@@ -270,21 +271,19 @@ def evidence_text(hits: list[Hit], numbers: list[int]) -> str:
 
 
 def _evidence_numbers(hits: list[Hit], qwords: list[str], threshold: float) -> list[int]:
-    """The best hits to show as evidence: the first, then other relevant ones."""
-    nums = [1] if hits else []
-    for i, h in enumerate(hits[1:], 2):
-        if len(nums) >= EVIDENCE_ITEMS:
-            break
-        if is_relevant(h, qwords, threshold):
-            nums.append(i)
-    return nums
+    """The best hits to show as evidence: the relevant ones in rank order (else the first)."""
+    nums = [i for i, h in enumerate(hits, 1) if is_relevant(h, qwords, threshold)]
+    return nums[:EVIDENCE_ITEMS] or ([1] if hits else [])
 
 
 # ---- retrieval --------------------------------------------------------------------------------------
-def retrieve(memory, question: str, *, limit: int, filters: Filters | None, now: datetime
+def retrieve(memory, question: str, *, limit: int, filters: Filters | None, now: datetime,
+             relevant: Callable[[Hit, str], bool] | None = None
              ) -> tuple[list[Hit], tuple[str, str] | None, str]:
-    """Hits for the question, narrowed to the date window it names when that window has any.
-    Returns (hits, window used or None, the query the search saw)."""
+    """Hits for the question, narrowed to the date window it names when that window holds a
+    relevant hit (``relevant(hit, query)``; any hit when None), else from all dates. Explicit
+    ``filters.since/until`` win over the question's words. Returns (hits, window used or None,
+    the query the search saw: the question without its time phrase)."""
     from .timeparse import strip_phrase, time_window
 
     filters = filters or Filters()
@@ -294,7 +293,7 @@ def retrieve(memory, question: str, *, limit: int, filters: Filters | None, now:
         since, until = window.iso()
         narrowed = Filters(**{**filters.__dict__, "since": since, "until": until})
         hits = memory.search(query, limit=limit, filters=narrowed, now=now)
-        if hits:
+        if hits and (relevant is None or any(relevant(h, query) for h in hits)):
             return hits, (since, until), query
     hits = memory.search(query, limit=limit, filters=None if filters.empty() else filters, now=now)
     return hits, None, query
@@ -321,9 +320,11 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
     now = now or utcnow()
     emit = on_token or (lambda _piece: None)
 
-    hits, window, query = retrieve(memory, question, limit=limit, filters=filters, now=now)
-    qwords = content_words(query)
     threshold = float(cfg.ask_abstain_threshold)
+    hits, window, query = retrieve(
+        memory, question, limit=limit, filters=filters, now=now,
+        relevant=lambda h, q: is_relevant(h, content_words(q), threshold))
+    qwords = content_words(query)
     if not any(is_relevant(h, qwords, threshold) for h in hits):
         emit(ABSTAIN_TEXT)
         return Answer(ABSTAIN_TEXT, True, [], hits, None, window)

@@ -245,3 +245,13 @@ def test_context_keeps_relevant_hits_only(seeded):
     assert ans.hits[0].id == ids["dentist"]
     assert ids["cat"] not in {h.id for h in ans.hits}
     assert "Miso" not in llm.last_prompt
+
+
+def test_window_without_relevant_hits_falls_back(seeded):
+    mem, ids = seeded
+    # April 2024 holds only the cat note: nothing about the dentist, so all dates are searched
+    ans = ask(mem, "who is my dentist this month?", llm=FakeLLM("[1]"), now=NOW)
+    assert ans.window is None and ans.hits[0].id == ids["dentist"]
+    ans = ask(mem, "what does the cat need this month?", llm=FakeLLM("[1]"), now=NOW)
+    assert ans.window == ("2024-04-01T00:00:00Z", "2024-04-10T12:00:01Z")
+    assert [h.id for h in ans.hits] == [ids["cat"]]
