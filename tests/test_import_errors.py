@@ -174,3 +174,26 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
         update(10, 10)
     with cli_import._progress_bar(False, "json output") as update:  # --json: never a bar
         assert update is None
+
+
+@pytest.mark.parametrize("source", ["chatgpt", "claude"])
+def test_truncated_after_complete_conversations_writes_nothing(mem, tmp_path, source):
+    """The stream is valid for two whole conversations, then cut: the validation pass finds it
+    before the write pass starts (nothing embedded, nothing stored)."""
+    src = CHATGPT if source == "chatgpt" else CLAUDE
+    data = json.loads(src.read_text())
+    text = json.dumps(data + data[:1] + data[:1], indent=1)  # duplicates are fine, the cut is not
+    cut = text.rfind(data[0].get("title") or data[0]["name"])
+    f = tmp_path / "conversations.json"
+    f.write_text(text[:cut])
+
+    class NoEmbedding:
+        model_id, dim = "never", 8
+
+        def embed(self, texts):
+            raise AssertionError("the write pass started")
+
+    mem._embedder = NoEmbedding()
+    with pytest.raises(ImportFailed, match="truncated JSON"):
+        import_path(mem, source, f)
+    assert _db_snapshot(mem) == (0, 0, 0, 0)
