@@ -218,6 +218,8 @@ def _import_conversations(memory: Memory, source: str, path: Path, records, *, d
 def _note_items(note) -> list[NewItem]:
     kind = "section" if note.split else "note"
     meta = {"digest": note.digest}
+    if note.aliases:
+        meta["aliases"] = note.aliases
     return [NewItem(text=s.text, kind=kind, source="markdown", title=note.title, path=note.relpath,
                     heading=s.heading, key=f"markdown:{note.relpath}#{n}", tags=list(note.tags),
                     created_at=note.created_at, meta=meta)
@@ -300,21 +302,28 @@ def _import_markdown(memory: Memory, path: Path, records, *, dry_run: bool,
 
 
 def resolve_wikilinks(store) -> int:
-    """Point every unresolved wikilink at its target note (or the section with the linked
-    heading) if that note is in the memory now. Returns how many were resolved."""
+    """Point every unresolved wikilink at its target note (by file name, or a front-matter alias;
+    the section with the linked heading when there is one) if that note is in the memory now.
+    Returns how many were resolved."""
     unresolved = [r for r in store.unresolved_links() if r["type"] == "wikilink"]
     if not unresolved:
         return 0
     by_title: dict[str, int] = {}
     by_heading: dict[tuple[str, str], int] = {}
-    for item_id, title, heading in store.title_index():
+    by_alias: dict[str, int] = {}
+    for item_id, title, heading, aliases in store.title_index():
         t = title.lower()
         if heading is None:
             by_title.setdefault(t, item_id)  # the note itself / the part before any heading
         else:
             by_heading.setdefault((t, heading.lower()), item_id)
+        for alias in json.loads(aliases) if aliases else []:
+            if isinstance(alias, str) and alias.strip():
+                by_alias.setdefault(alias.strip().lower(), item_id)
     for (t, _), item_id in sorted(by_heading.items(), key=lambda kv: kv[1]):
         by_title.setdefault(t, item_id)  # a note that starts with a heading
+    for a, item_id in by_alias.items():
+        by_title.setdefault(a, item_id)  # a real title wins over another note's alias
     n = 0
     with store.transaction():
         for link in unresolved:

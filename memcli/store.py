@@ -379,11 +379,12 @@ class Store:
             self.conn.execute(f"UPDATE links SET dst_id = NULL WHERE dst_id IN ({q})", chunk)
 
     def title_index(self, kinds: Sequence[str] = ("note", "section")) -> list[tuple]:
-        """(id, title, heading) of every item of these kinds, oldest first: for link resolution."""
+        """(id, title, heading, aliases JSON or None) of every item of these kinds, oldest first:
+        for wikilink resolution (aliases come from Markdown front matter, kept in meta)."""
         q = ",".join("?" * len(kinds))
         return self.conn.execute(
-            f"SELECT id, title, heading FROM items WHERE kind IN ({q}) AND title IS NOT NULL "
-            "ORDER BY id", tuple(kinds)).fetchall()
+            "SELECT id, title, heading, json_extract(meta, '$.aliases') FROM items "
+            f"WHERE kind IN ({q}) AND title IS NOT NULL ORDER BY id", tuple(kinds)).fetchall()
 
     # ---- digest: progress, history, derived notes (used by memcli.digest) -----------------------
     def digest_pending_conversations(self, limit: int | None = None) -> list[tuple[int, int]]:

@@ -55,9 +55,15 @@ def test_wikilinks_resolve_now_and_later(mem, vault):
         grinder, _by_path(mem, "Daily/2024-05-04.md")[0]["id"]}
     unresolved = sorted(l["target"] for l in mem.store.unresolved_links())
     assert unresolved == ["Places", "Roastery Unknown"]
+    # a link by a front-matter alias (Espresso has `aliases: [Coffee]`) resolves to that note
+    (vault / "Cafe.md").write_text("Morning [[coffee]] at the corner cafe.")
+    r_alias = import_path(mem, "markdown", vault)
+    cafe = _by_path(mem, "Cafe.md")[0]["id"]
+    assert r_alias.resolved_links == 1 and [l["id"] for l in mem.store.links_of(cafe)] == [esp]
+    (vault / "Cafe.md").unlink()
     (vault / "Roastery Unknown.md").write_text("A small roastery by the station.")
     r2 = import_path(mem, "markdown", vault)
-    assert (r2.added, r2.resolved_links) == (1, 1)
+    assert (r2.added, r2.resolved_links) == (1, 1)  # the note arrived: its link resolves
     assert [l["target"] for l in mem.store.unresolved_links()] == ["Places"]
 
 

@@ -59,6 +59,7 @@ class NoteFile:
     created_at: str | None
     digest: str  # sha256 of the raw bytes: a change means re-import
     properties: dict = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)  # front matter `aliases`: other link names
 
 
 # ---- front matter -------------------------------------------------------------------------------
@@ -280,7 +281,9 @@ def parse_file(path: Path, relpath: str) -> NoteFile | Failed | None:
     return NoteFile(relpath=relpath, title=title, sections=sections, split=split,
                     tags=list(dict.fromkeys(t.lower() for t in tags)), links=links,
                     created_at=_created(props, path.name, st.st_mtime),
-                    digest=hashlib.sha256(raw).hexdigest()[:32], properties=props)
+                    digest=hashlib.sha256(raw).hexdigest()[:32], properties=props,
+                    aliases=[a for key in ("aliases", "alias") for a in _flat(props.get(key))
+                             if a.strip()])
 
 
 def iter_files(root: Path) -> Iterator[tuple[Path, str]]:
