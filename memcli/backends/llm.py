@@ -81,13 +81,17 @@ class LlamaLLM:
         self.n_ctx = int(n_ctx)
         self.n_threads = n_threads or os.cpu_count() or 1
         self.seed = seed
-        self._lock = threading.Lock()
 
     def _model(self):
+        return self._loaded()[0]
+
+    def _loaded(self):
+        """(llama, its lock): one llama context per model/settings per process; a context is not
+        thread-safe, so every call holds its lock."""
         key = (str(self.path), self.n_ctx, self.n_threads)
         with _LLAMA_LOCK:
-            llama = _LLAMA_CACHE.get(key)
-            if llama is None:
+            entry = _LLAMA_CACHE.get(key)
+            if entry is None:
                 # llama.cpp's OpenMP threads spin at every barrier by default; on a busy laptop
                 # (or a 2-core box shared with other work) spinning threads starve each other:
                 # measured here under load, PASSIVE halved prompt evaluation time. Must be set
@@ -105,12 +109,12 @@ class LlamaLLM:
                                             verbose=False)
                 except (ValueError, RuntimeError) as exc:
                     raise LLMError(f"cannot load model {self.path}: {exc}") from None
-                _LLAMA_CACHE[key] = llama
-            return llama
+                entry = _LLAMA_CACHE[key] = (llama, threading.Lock())
+            return entry
 
     def stream(self, messages, *, max_tokens=256, temperature=0.2, stop=None):
-        llama = self._model()
-        with self._lock:  # one llama context is not thread-safe
+        llama, lock = self._loaded()
+        with lock:
             for chunk in llama.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature,
                     stop=stop or None, stream=True, seed=self.seed):
@@ -119,12 +123,12 @@ class LlamaLLM:
                     yield piece
 
     def complete(self, messages, *, max_tokens=256, temperature=0.0, json_schema=None):
-        llama = self._model()
+        llama, lock = self._loaded()
         kwargs = {}
         if json_schema is not None:
             # llama-cpp turns the schema into a GBNF grammar: output is valid JSON of that shape
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
-        with self._lock:
+        with lock:
             out = llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
                                                temperature=temperature, seed=self.seed, **kwargs)
         return out["choices"][0]["message"].get("content") or ""
