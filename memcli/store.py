@@ -561,6 +561,25 @@ class Store:
                f"WHERE items_fts MATCH ?{where} ORDER BY bm25(items_fts, 2.0, 1.0, 1.5) LIMIT ?")
         return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
 
+    def neighbours(self, ids: Sequence[int], filters: Filters | None = None
+                   ) -> dict[int, list[int]]:
+        """item id → ids of the turns right before and after it in its conversation (position
+        ± 1) that pass ``filters``; items outside a conversation have none."""
+        out: dict[int, list[int]] = {}
+        where, params = self._filter_sql(filters, alias="b")
+        ids = list(dict.fromkeys(ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for a, b in self.conn.execute(
+                    "SELECT a.id, b.id FROM items a JOIN items b "
+                    "ON b.conversation_id = a.conversation_id "
+                    "AND b.position IN (a.position - 1, a.position + 1) "
+                    f"WHERE a.id IN ({q}) AND a.conversation_id IS NOT NULL{where}",
+                    [*chunk, *params]):
+                out.setdefault(a, []).append(b)
+        return out
+
     def vec_search(self, vector, limit: int, filters: Filters | None = None
                    ) -> list[tuple[int, float]]:
         """(item id, cosine similarity) best first. kind/source/date filter inside the KNN scan;
