@@ -244,3 +244,49 @@ def test_forget_removes_derived_notes_that_only_it_supported(mem, cli):
                              ).fetchone()[0] == 0
     assert mem.store.sources_of(both) == [b]
     assert diagnose(mem, embedder=mem.embedder).ok
+
+
+def test_forget_on_real_digest_output_leaves_nothing_derived_from_it(mem, tmp_path, cli):
+    """Digest a conversation (fake LLM), then forget its messages: every derived note that rested
+    only on them goes too, and no index still finds its words."""
+    pipeline = pytest.importorskip("memcli.digest.pipeline")
+    from memcli.backends.llm import FakeLLM
+    from memcli.ingest import import_path
+
+    export = tmp_path / "c.jsonl"
+    export.write_text(json.dumps({"id": "secret", "title": "Zanzibar plans", "messages": [
+        {"role": "user", "content": "I am planning a surprise trip to Zanzibar for Maria in June."},
+        {"role": "assistant", "content": "Zanzibar in June is dry season; book the ferry early."},
+        {"role": "user", "content": "Maria must not find out about the Zanzibar trip."}]}) + "\n"
+        + json.dumps({"id": "other", "title": "Garden", "messages": [
+            {"role": "user", "content": "The tomatoes need watering twice a week."}]}) + "\n")
+    import_path(mem, "jsonl", export)
+    pipeline.digest(mem, use_llm=True, llm=FakeLLM())
+    conn = mem.store.conn
+    secret = [r[0] for r in conn.execute(
+        "SELECT i.id FROM items i JOIN conversations c ON c.id = i.conversation_id "
+        "WHERE c.external_id = 'secret'")]
+    derived = {r[0] for r in conn.execute(
+        f"SELECT DISTINCT item_id FROM item_sources WHERE source_id IN "
+        f"({','.join('?' * len(secret))})", secret)}
+    assert derived, "the digest derived nothing from the conversation"
+    only_secret = {d for d in derived if set(mem.store.sources_of(d)) <= set(secret)}
+    removed = set()
+    for item_id in secret:
+        code, out, err = cli("forget", item_id, "--json")
+        if code == 0:
+            removed |= set(json.loads(out)["removed"])
+        else:
+            assert "no item" in err  # already removed as part of an earlier cascade
+    assert only_secret <= removed
+    left = {r[0] for r in conn.execute("SELECT id FROM items")}
+    assert not (only_secret | set(secret)) & left
+    assert conn.execute("SELECT count(*) FROM conversations WHERE external_id = 'secret'"
+                        ).fetchone()[0] == 0
+    for table, col in (("items_fts", "rowid"), ("items_vec", "item_id")):
+        ids = {r[0] for r in conn.execute(f"SELECT {col} FROM {table}")}
+        assert ids == left, table
+    # derived notes that also rest on other items survive, minus the forgotten sources
+    for d in derived - only_secret:
+        assert not set(mem.store.sources_of(d)) & set(secret)
+    assert diagnose(mem, embedder=mem.embedder).ok
