@@ -191,6 +191,57 @@ def measure(mem, queries: list[str], n: int) -> dict:
             "vec": common.timing_summary(vec)}
 
 
+def vector_only(n: int, embedder, queries: list[str], reps: int, log) -> dict:
+    """The vector half alone at ``n`` vectors, where building a full store would take an hour:
+    the product's own vec0 table (``Store.ensure_vector_index``) filled with clustered synthetic
+    vectors and searched with ``Store.vec_search`` (exact float KNN, what memcli runs today), next
+    to a binary-quantised ``bit[dim]`` vec0 table over the same vectors (coarse Hamming KNN)."""
+    from memcli.store import VEC_TABLE, Store
+
+    synth = Synth(embedder, seed=11)
+    tmp = Path(tempfile.mkdtemp(prefix="memcli-vec-"))
+    try:
+        store = Store(tmp / "vec.db")
+        store.ensure_vector_index("synthetic", synth.dim)
+        store.execute(f"CREATE VIRTUAL TABLE bits USING vec0(item_id INTEGER PRIMARY KEY, "
+                      f"embedding bit[{synth.dim}])")
+        t = time.perf_counter()
+        done = 0
+        while done < n:
+            with store.transaction():
+                for _, when, texts, vecs in synth.conversations(min(50_000, n - done), done):
+                    rows = [(done + i + 1, v.tobytes()) for i, v in enumerate(vecs)]
+                    store.conn.executemany(
+                        f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
+                        "VALUES (?, ?, 'message', 'jsonl', '2024-01-01T00:00:00Z')", rows)
+                    store.conn.executemany("INSERT INTO bits(item_id, embedding) "
+                                           "VALUES (?, vec_quantize_binary(vec_f32(?)))", rows)
+                    done += len(rows)
+            log(f"  {done:,} vectors, {time.perf_counter() - t:.0f}s")
+        build = time.perf_counter() - t
+        qvs = embedder.embed(queries)
+        store.vec_search(qvs[0], 50)
+        exact, coarse, overlap = [], [], []
+        for i in range(reps):
+            qv = qvs[i % len(qvs)]
+            t = time.perf_counter()
+            top = store.vec_search(qv, 50)
+            exact.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            bits = store.execute("SELECT item_id FROM bits WHERE embedding MATCH "
+                                 "vec_quantize_binary(vec_f32(?)) AND k = 50",
+                                 (qv.tobytes(),)).fetchall()
+            coarse.append(time.perf_counter() - t)
+            overlap.append(len({r[0] for r in bits[:10]} & {h[0] for h in top[:10]}) / 10)
+        store.close()
+        return {"n": n, "build_s": build, "exact": common.timing_summary(exact),
+                "bits": common.timing_summary(coarse), "overlap10": sum(overlap) / len(overlap),
+                "db": db_size_mib(tmp / "vec.db"), "rss": common.rss_mib(),
+                "load": common.load_average()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def db_size_mib(path: Path) -> float:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2 ** 20
 
@@ -201,8 +252,10 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=60, help="timed searches per size")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
     ap.add_argument("--home", type=Path, default=None, help="keep the store here (default: temp)")
+    ap.add_argument("--vector-only", default="",
+                    help="also time the vector index alone at these sizes (e.g. 1000000)")
     args = ap.parse_args(argv)
-    sizes = sorted(int(s) for s in args.sizes.split(","))
+    sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     from memcli.services import Memory
 
@@ -229,27 +282,46 @@ def main(argv=None) -> int:
                          "rss": common.rss_mib(), "db": db_size_mib(mem.db_path),
                          "load": common.load_average()})
             log(f"{size:,}: search p50 {m['search']['p50_ms']:.1f} ms, "
-                f"p95 {m['search']['p95_ms']:.1f} ms")
+                f"p95 {m['search']['p95_ms']:.1f} ms; FTS p50 {m['fts']['p50_ms']:.1f} ms; "
+                f"vector p50 {m['vec']['p50_ms']:.1f} ms; RSS {rows[-1]['rss']:.0f} MiB; "
+                f"DB {rows[-1]['db']:.0f} MiB; build {build:.0f} s; load {rows[-1]['load']}")
         mem.close()
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    vrows = []
+    for n in sorted(int(s) for s in args.vector_only.split(",") if s):
+        log(f"vector index alone at {n:,}")
+        vrows.append(vector_only(n, embedder, QUERIES, args.queries, log))
+        v = vrows[-1]
+        log(f"{n:,} vectors: exact p50 {v['exact']['p50_ms']:.0f} ms, "
+            f"bit p50 {v['bits']['p50_ms']:.0f} ms, load {v['load']}")
     print(common.header(
         "Warm search at scale", extra={
             "embedder": f"{args.embedder} (queries embedded for real; item vectors synthetic, "
                         "clustered around MiniLM topic embeddings)",
             "searches per size": f"{args.queries} × Memory.search(query, limit=10), after 3 warm-up",
             "RSS before the store was opened": f"{rss0:.0f} MiB (model loaded)"}))
-    print()
-    print(common.table(
-        ["items", "search p50 ms", "search p95 ms", "FTS p50 ms", "vector p50 ms",
-         "vector p95 ms", "RSS MiB", "DB MiB", "insert items/s", "load avg"],
-        [(f"{r['size']:,}", r["m"]["search"]["p50_ms"], r["m"]["search"]["p95_ms"],
-          r["m"]["fts"]["p50_ms"], r["m"]["vec"]["p50_ms"], r["m"]["vec"]["p95_ms"],
-          f"{r['rss']:.0f}", f"{r['db']:.0f}",
-          f"{(r['size'] - (rows[i - 1]['size'] if i else 0)) / r['build_s']:.0f}"
-          if r["build_s"] else "reused", r["load"])
-         for i, r in enumerate(rows)]))
+    if rows:
+        print()
+        print(common.table(
+            ["items", "search p50 ms", "search p95 ms", "FTS p50 ms", "vector p50 ms",
+             "vector p95 ms", "RSS MiB", "DB MiB", "insert items/s", "load avg"],
+            [(f"{r['size']:,}", r["m"]["search"]["p50_ms"], r["m"]["search"]["p95_ms"],
+              r["m"]["fts"]["p50_ms"], r["m"]["vec"]["p50_ms"], r["m"]["vec"]["p95_ms"],
+              f"{r['rss']:.0f}", f"{r['db']:.0f}",
+              f"{(r['size'] - (rows[i - 1]['size'] if i else 0)) / r['build_s']:.0f}"
+              if r["build_s"] else "reused", r["load"])
+             for i, r in enumerate(rows)]))
+    if vrows:
+        print("\nVector index alone (k = 50; the product's exact float vec0 scan vs a "
+              "binary-quantised bit vec0 over the same vectors):\n")
+        print(common.table(
+            ["vectors", "exact float p50 ms", "exact float p95 ms", "bit p50 ms", "bit p95 ms",
+             "bit top-10 overlap with exact", "DB MiB", "insert vectors/s", "load avg"],
+            [(f"{v['n']:,}", v["exact"]["p50_ms"], v["exact"]["p95_ms"], v["bits"]["p50_ms"],
+              v["bits"]["p95_ms"], v["overlap10"], f"{v['db']:.0f}",
+              f"{v['n'] / v['build_s']:.0f}", v["load"]) for v in vrows]))
     return 0
 
 

@@ -47,10 +47,11 @@ def rrf(rankings: list[list[int]], weights: list[float] | None = None, k: int = 
 
 
 def with_neighbours(store, fused: dict[int, float], filters: Filters | None = None,
-                    weight: float = NEIGHBOUR_WEIGHT) -> dict[int, float]:
+                    weight: float | None = None) -> dict[int, float]:
     """Conversation context: each turn adjacent to a candidate gains ``weight`` × its score.
     An answer often sits next to the line that matches the question ("what did you suggest?" →
     the reply), and multi-turn facts span neighbours."""
+    weight = NEIGHBOUR_WEIGHT if weight is None else weight
     if not weight or not fused or not hasattr(store, "neighbours"):
         return fused
     out = dict(fused)
