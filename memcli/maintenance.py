@@ -102,8 +102,11 @@ def diagnose(memory, *, embedder=None) -> Report:
     report = Report()
     errors = store.integrity_errors()
     report.checked["integrity_check"] = "ok" if not errors else f"{len(errors)} errors"
-    for err in errors[:20]:
+    for err in errors[:SAMPLE]:
         report.problems.append(Problem("integrity", err, fixable=True))
+    if len(errors) > SAMPLE:
+        report.problems.append(Problem("integrity", f"… and {len(errors) - SAMPLE} more "
+                                       "integrity_check errors", count=len(errors) - SAMPLE))
     try:
         _consistency(memory, embedder, report)
     except Exception as exc:  # a damaged file can make the consistency queries fail

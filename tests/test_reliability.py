@@ -290,3 +290,28 @@ def test_forget_on_real_digest_output_leaves_nothing_derived_from_it(mem, tmp_pa
     for d in derived - only_secret:
         assert not set(mem.store.sources_of(d)) & set(secret)
     assert diagnose(mem, embedder=mem.embedder).ok
+
+
+def test_doctor_fix_rebuilds_a_damaged_index(mem, cli):
+    """An index whose entries disagree with its table (what a torn page or a buggy tool leaves):
+    integrity_check fails, doctor --fix rebuilds it and the check passes again."""
+    for i in range(12):
+        mem.remember(f"note number {i}", created_at=f"2023-01-{1 + i:02d}")
+    mem.close()
+    conn = dbmod.connect(mem.db_path)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = 'CREATE INDEX items_created ON items (added_at)'"
+                 " WHERE name = 'items_created'")
+    conn.execute("PRAGMA writable_schema = OFF")
+    conn.close()
+    code, out, err = cli("doctor")
+    lines = out.strip().splitlines()
+    assert code == 1 and lines[0].startswith("integrity: row 1 missing from index items_created")
+    assert len(lines) == 6 and "more integrity_check errors" in lines[-1]
+    code, out, err = cli("doctor", "--fix")
+    assert code == 0, out + err
+    assert "fixed integrity: rebuilt SQL indexes" in out
+    conn = dbmod.connect(mem.db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 12
+    conn.close()
