@@ -31,6 +31,7 @@ SOURCE_CHARS = 280  # per source in the prompt; the default model is tiny, keep 
 EVIDENCE_ITEMS = 3
 CONTEXT_CHARS = 2400  # all sources together (~600 tokens)
 CONTEXT_MARGIN = 0.08  # below the abstain threshold, a hit still counts as context
+CONTEXT_SPREAD = 0.25  # ...unless it is this far below the best hit
 HISTORY_TURNS = 6
 # Words that say nothing about the topic of a question (on top of search.STOPWORDS).
 QUESTION_WORDS = frozenset("""
@@ -243,13 +244,16 @@ def build_messages(question: str, hits: list[Hit], *, today: str,
 def select_context(hits: list[Hit], qwords: list[str], threshold: float,
                    budget: int = CONTEXT_CHARS) -> list[Hit]:
     """The hits worth showing the model: the best one, then those near the relevance bar
-    (similarity within ``CONTEXT_MARGIN`` of the threshold, or sharing half the question's
-    keywords), in rank order, within a character budget. Fewer, better sources keep a tiny
+    (similarity within ``CONTEXT_MARGIN`` of the threshold and within ``CONTEXT_SPREAD`` of the
+    best hit's, or sharing half the question's keywords), in rank order, within a character
+    budget. Fewer, better sources keep a tiny
     model on topic and its first token fast."""
     out: list[Hit] = []
     used = 0
+    best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+    floor = max(threshold - CONTEXT_MARGIN, best - CONTEXT_SPREAD)
     for i, h in enumerate(hits):
-        near = (h.similarity is not None and h.similarity >= threshold - CONTEXT_MARGIN) or \
+        near = (h.similarity is not None and h.similarity >= floor) or \
             keyword_coverage(qwords, f"{h.title or ''}\n{h.text}") >= 0.5
         if i and not near:
             continue
