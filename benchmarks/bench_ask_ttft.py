@@ -82,6 +82,43 @@ def run_once(home: Path, question: str, naive: bool, max_tokens: int) -> tuple[f
     return first or total, total, b"".join(chunks).decode()
 
 
+PHASES = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import memcli.cli  # noqa: F401  (what the memcli entry point imports)
+t1 = time.perf_counter()
+from memcli.ask import build_messages, content_words, select_context
+from memcli.services import Memory
+mem = Memory()
+q = sys.argv[1]
+hits = mem.search(q, limit=mem.config.ask_context_items)
+hits = select_context(hits, content_words(q), mem.config.ask_abstain_threshold)
+t2 = time.perf_counter()
+llm = mem.llm
+llm._model()
+t3 = time.perf_counter()
+msgs = build_messages(q, hits, today="2024-05-01")
+next(iter(llm.stream(msgs, max_tokens=8)))
+t4 = time.perf_counter()
+print(json.dumps({"import memcli.cli": t1 - t0, "open store + embed query + search": t2 - t1,
+                  "import llama_cpp + load GGUF": t3 - t2,
+                  "prompt evaluation to first token": t4 - t3,
+                  "prompt characters": sum(len(m["content"]) for m in msgs)}))
+"""
+
+
+def phases(home: Path, question: str) -> dict:
+    """Where the first-token time goes, in a fresh process (interpreter start-up not included)."""
+    import json
+
+    env = dict(os.environ, MEMCLI_HOME=str(home), HF_HUB_OFFLINE="1")
+    env.pop("MEMCLI_LLM", None)
+    env.pop("MEMCLI_EMBEDDER", None)
+    out = subprocess.run([sys.executable, "-c", PHASES, question], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notes", type=int, default=300)
@@ -104,6 +141,7 @@ def main() -> None:
             f2, t2, _ = run_once(home, q, True, args.max_tokens)
             fast.append(f1), fast_total.append(t1), naive.append(f2), naive_total.append(t2)
             sample = sample or out
+        split = [phases(home, QUESTIONS[i % len(QUESTIONS)]) for i in range(min(3, args.runs))]
 
     def fmt(v):
         return f"{statistics.median(v):.2f} s (min {min(v):.2f}, max {max(v):.2f})"
@@ -122,6 +160,15 @@ def main() -> None:
     print()
     print(f"Target: first token ≤ 1.5 s. Median speed-up of the first byte: "
           f"{statistics.median(naive) / statistics.median(fast):.1f}×.")
+    print()
+    print("Where the fast path's first-token time goes (fresh process, median of "
+          f"{len(split)}; Python start-up not included):")
+    print()
+    print(table(["phase", "seconds"], [
+        (k, f"{statistics.median(d[k] for d in split):.3f}") for k in split[0]
+        if k != "prompt characters"]))
+    print()
+    print(f"Prompt size: {statistics.median(d['prompt characters'] for d in split):.0f} characters.")
     print()
     print("Sample fast output:")
     print()
