@@ -135,11 +135,14 @@ class Store:
             self.set_meta("embedding_dim", str(dim))
 
     def put_vectors(self, rows: Iterable[tuple[int, object]]) -> None:
-        """(item id, vector) pairs; replaces what was there."""
+        """(item id, vector) pairs; replaces what was there. Items deleted meanwhile (embedding
+        runs outside the transaction) are skipped."""
         for item_id, vec in rows:
             self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
             meta = self.conn.execute(
                 "SELECT kind, source, created_at FROM items WHERE id = ?", (item_id,)).fetchone()
+            if meta is None:
+                continue
             self.conn.execute(
                 f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
                 "VALUES (?, ?, ?, ?, ?)", (item_id, _vec_bytes(vec), *meta))
@@ -561,23 +564,24 @@ class Store:
                f"WHERE items_fts MATCH ?{where} ORDER BY bm25(items_fts, 2.0, 1.0, 1.5) LIMIT ?")
         return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
 
-    def neighbours(self, ids: Sequence[int], filters: Filters | None = None
-                   ) -> dict[int, list[int]]:
-        """item id → ids of the turns right before and after it in its conversation (position
-        ± 1) that pass ``filters``; items outside a conversation have none."""
-        out: dict[int, list[int]] = {}
+    def neighbours(self, ids: Sequence[int], filters: Filters | None = None, span: int = 1
+                   ) -> dict[int, list[tuple[int, int]]]:
+        """item id → (id, distance) of the turns up to ``span`` positions before and after it in
+        its conversation that pass ``filters``; items outside a conversation have none."""
+        out: dict[int, list[tuple[int, int]]] = {}
         where, params = self._filter_sql(filters, alias="b")
         ids = list(dict.fromkeys(ids))
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             q = ",".join("?" * len(chunk))
-            for a, b in self.conn.execute(
-                    "SELECT a.id, b.id FROM items a JOIN items b "
+            for a, b, d in self.conn.execute(
+                    "SELECT a.id, b.id, abs(b.position - a.position) FROM items a JOIN items b "
                     "ON b.conversation_id = a.conversation_id "
-                    "AND b.position IN (a.position - 1, a.position + 1) "
-                    f"WHERE a.id IN ({q}) AND a.conversation_id IS NOT NULL{where}",
-                    [*chunk, *params]):
-                out.setdefault(a, []).append(b)
+                    "AND b.position BETWEEN a.position - ? AND a.position + ? AND b.id != a.id "
+                    f"WHERE a.id IN ({q}) AND a.conversation_id IS NOT NULL{where} "
+                    "ORDER BY a.id, b.position",
+                    [int(span), int(span), *chunk, *params]):
+                out.setdefault(a, []).append((b, d))
         return out
 
     def vec_search(self, vector, limit: int, filters: Filters | None = None
