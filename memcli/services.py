@@ -225,17 +225,22 @@ class Memory:
         return out
 
     def reindex(self, progress: Progress | None = None, batch: int = 256) -> int:
-        """Re-embed every item with the current embedder (after changing models)."""
+        """Re-embed every item with the current embedder (after changing models).
+
+        The model runs outside any transaction and each batch is written in its own short one,
+        so other writers (an `add`, the chat) never wait for the whole re-embedding. If it is
+        interrupted, search still works (keyword side + the vectors written so far) and
+        `memcli doctor --fix` (or another reindex) embeds the rest."""
         e = self.embedder
         total = 0
-        with self.store.transaction():
-            self.store.reset_vector_index(e.model_id, e.dim)
-            for rows in self.store.iter_items(batch=batch):
-                vecs = e.embed([embed_text(r["title"], r["text"], r.get("role")) for r in rows])
+        self.store.reset_vector_index(e.model_id, e.dim)
+        for rows in self.store.iter_items(batch=batch):
+            vecs = e.embed([embed_text(r["title"], r["text"], r.get("role")) for r in rows])
+            with self.store.transaction():
                 self.store.put_vectors((r["id"], v) for r, v in zip(rows, vecs))
-                total += len(rows)
-                if progress:
-                    progress(len(rows))
+            total += len(rows)
+            if progress:
+                progress(len(rows))
         return total
 
     def count_items(self) -> int:

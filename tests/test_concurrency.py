@@ -141,3 +141,39 @@ def test_many_processes_creating_the_same_new_memory_at_once(home):
     conn = dbmod.connect(home / "memcli.db", readonly=True)
     assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 6
     conn.close()
+
+
+def test_reindex_keeps_its_write_transactions_short(home):
+    """A slow model re-embedding everything must not hold the write lock the whole time: an `add`
+    from another connection goes through between two batches."""
+    import threading
+
+    from memcli.backends.embedders import HashEmbedder
+    from memcli.services import Memory
+
+    class SlowEmbedder(HashEmbedder):
+        def embed(self, texts):
+            time.sleep(0.3)
+            return super().embed(texts)
+
+    with Memory(home, embedder=HashEmbedder()) as m:
+        for i in range(200):
+            m.remember(f"note {i} about reindexing")
+    slow = Memory(home, embedder=SlowEmbedder())
+    t = threading.Thread(target=slow.reindex, kwargs={"batch": 20})
+    t.start()
+    time.sleep(0.5)
+    started = time.perf_counter()
+    with Memory(home, embedder=HashEmbedder()) as other:
+        other.remember("written while reindex runs")
+    waited = time.perf_counter() - started
+    busy = t.is_alive()
+    t.join()
+    slow.close()
+    assert busy, "reindex finished too early for the test to mean anything"
+    assert waited < 2.0, f"the add waited {waited:.1f} s for the reindex"
+    with Memory(home, embedder=HashEmbedder()) as m:
+        from memcli.maintenance import diagnose
+
+        assert m.stats()["items"] == 201
+        assert diagnose(m, embedder=m.embedder).ok
