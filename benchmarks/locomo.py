@@ -131,19 +131,17 @@ def build_memory(sample: dict, home: Path, embedder) -> tuple[object, datetime]:
 
 
 def run_digest(mem) -> str:
-    """Run the digest helper's pipeline if this checkout has it. Returns a one-line description."""
+    """Run memcli's digest (deterministic mode: no LLM, so the figures are reproducible).
+    Returns a one-line description of what it made."""
     try:
-        import memcli.digest as digest
+        from memcli.digest import digest
     except ImportError:
-        raise SystemExit("--digest: this checkout has no memcli.digest module yet")
-    for name in ("digest_all", "digest", "run"):
-        fn = getattr(digest, name, None)
-        if callable(fn):
-            result = fn(mem)
-            return f"memcli.digest.{name}: {result!r}"[:200]
-    if hasattr(mem, "digest"):
-        return f"Memory.digest: {mem.digest()!r}"[:200]
-    raise SystemExit("--digest: memcli.digest has no digest entry point this script knows")
+        raise SystemExit("--digest: this checkout has no memcli.digest module")
+    t = time.perf_counter()
+    r = digest(mem, use_llm=False)
+    fields = ("conversations", "messages", "notes", "summaries", "links", "superseded", "merged")
+    made = ", ".join(f"{getattr(r, f)} {f}" for f in fields if hasattr(r, f))
+    return f"memcli.digest.digest(use_llm=False) in {time.perf_counter() - t:.1f} s: {made}"
 
 
 def hit_dia_ids(mem, hits) -> list[str]:
@@ -249,7 +247,7 @@ def report(result: dict, args, elapsed: float) -> str:
                "search": "Memory.search(question, limit=50, now=day after the last session)",
                "wall time": f"{elapsed:.0f} s"})]
     if result.get("digest"):
-        out.append(f"- digest: {result['digest']}")
+        out.append(f"- digest (last sample): {result['digest']}")
     out.append("")
     overall = []
     for col in cols:

@@ -104,7 +104,8 @@ def test_locomo_smoke_on_two_samples(capsys, tmp_path):
     if not data.exists():
         pytest.skip("../shared/eval/locomo10.json is not present")
     out = tmp_path / "locomo.json"
-    assert locomo.main(["--samples", "2", "--embedder", "hash", "--json", str(out)]) == 0
+    assert locomo.main(["--samples", "2", "--embedder", "hash", "--no-baselines",
+                        "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| memcli: verbatim |" in printed and "DRAGON" in printed
     summary = json.loads(out.read_text())
