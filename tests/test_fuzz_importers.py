@@ -210,3 +210,28 @@ def test_cli_never_prints_a_traceback_on_garbage(home, tmp_path):
         assert proc.returncode in (0, 1), proc.stderr
         if proc.returncode == 1:
             assert proc.stderr.startswith("Error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_hostile_vault(memory, tmp_path):
+    """Regressions: a self-referencing YAML alias (was a RecursionError traceback), a file name
+    that is not UTF-8 (aborted the whole import), symlink loops, broken links, a folder named
+    .md, a YAML tag that would run code, a binary .md, a huge tag list."""
+    vault = tmp_path / "hostile"
+    vault.mkdir()
+    (vault / "alias.md").write_text("---\naliases: &a [*a]\ntags: &t {x: *t}\n---\nalias body\n")
+    (vault / os.fsdecode(b"bad\xffname.md")).write_text("# Fine\n\nbody of a badly named file\n")
+    (vault / "pwn.md").write_text("---\nx: !!python/object/apply:os.system ['touch "
+                                  f"{tmp_path}/pwned']\n---\nbody\n")
+    (vault / "loop").symlink_to(vault)
+    (vault / "broken.md").symlink_to(tmp_path / "nowhere.md")
+    (vault / "dir.md").mkdir()
+    (vault / "bin.md").write_bytes(b"\x00\x01\x02\xff" * 100)
+    (vault / "tags.md").write_text("---\ntags: [" + ", ".join(f"t{i}" for i in range(5000))
+                                   + "]\n---\nmany tags\n")
+    result = _check_import(memory, "markdown", vault)
+    assert result is not None and result.added >= 3, result
+    assert not (tmp_path / "pwned").exists()
+    texts = {r[0] for r in memory.store.execute("SELECT text FROM items WHERE source = 'markdown'")}
+    assert any("badly named" in t for t in texts) and any("alias body" in t for t in texts)
+    again = _check_import(memory, "markdown", vault)
+    assert again.added == 0  # re-import is a no-op, even for the odd file name

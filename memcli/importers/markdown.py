@@ -18,6 +18,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from ..models import clean_text
 from ..timeutil import iso, normalize
 from .base import Failed, check_exists, fail
 
@@ -118,13 +119,13 @@ def parse_front_matter(fm: str | None) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _flat(value) -> list[str]:
-    if value is None:
+def _flat(value, _depth: int = 0) -> list[str]:
+    if value is None or _depth > 20:  # YAML anchors can build self-referencing lists
         return []
     if isinstance(value, (list, tuple, set)):
-        return [s for v in value for s in _flat(v)]
+        return [s for v in value for s in _flat(v, _depth + 1)]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _flat(v)]
+        return [s for v in value.values() for s in _flat(v, _depth + 1)]
     if isinstance(value, (datetime, date)):
         return [value.isoformat()]
     return [str(value)]
@@ -314,7 +315,7 @@ def parse(path: str | Path) -> Iterator[NoteFile | Failed]:
     if path.is_file():
         if not path.name.lower().endswith(EXTENSIONS):
             raise fail(path, "not a Markdown file (.md); give a .md file or a vault folder")
-        rec = parse_file(path, vault_relpath(path))
+        rec = parse_file(path, clean_text(vault_relpath(path)))
         if isinstance(rec, Failed):
             raise fail(path, rec.reason)
         if rec is None:
@@ -326,7 +327,10 @@ def parse(path: str | Path) -> Iterator[NoteFile | Failed]:
     any_file = False
     for p, rel in iter_files(path):
         any_file = True
-        rec = parse_file(p, rel)
+        try:
+            rec = parse_file(p, clean_text(rel))  # a file name may not be valid UTF-8
+        except (RecursionError, TypeError, ValueError, AttributeError, KeyError) as exc:
+            rec = Failed(rel, f"malformed file ({type(exc).__name__}: {exc})")  # skip just it
         if rec is not None:
             yield rec
     if not any_file:
