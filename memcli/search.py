@@ -103,6 +103,9 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     if not fused:
         return []
     fused = with_neighbours(store, fused, filters)
+    keep = max(limit * 4, 40)  # rows are fetched for the best candidates only
+    if len(fused) > keep:
+        fused = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
     sims = dict(vec)
     bm = dict(kw)
     rows = store.get_items(list(fused))
