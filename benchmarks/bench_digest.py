@@ -8,8 +8,10 @@ LoCoMo evidence recall@k (categories 1-4) of the plain verbatim index vs the dig
 LoCoMo is read from ../shared/eval at run time (never copied). Each sample is stored the way an
 importer would (one conversation per session, a message per turn, role = the speaker, external id
 = dia_id, time = the session date). "verbatim" ranks messages with the plain hybrid search;
-"digested" runs `digest --no-llm` on a copy and ranks messages with
-`memcli.digest.graph.recall_verbatim` (derived notes vote for the messages they rest on). Recall@k
+"digested" runs `digest --no-llm` and ranks messages with
+`memcli.digest.graph.recall_verbatim` (search over everything; each hit replaced by the verbatim
+messages it rests on, a summary by its 5 messages closest to the query); "digested (plain
+search)" maps the plain `hybrid_search` hits the same way but a summary to all its messages. Recall@k
 = share of gold evidence turns among the top k messages, averaged over questions.
 """
 
@@ -129,8 +131,7 @@ def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
     from memcli.search import hybrid_search
 
     embedder = make_embedder(embedder_name)
-    res: dict[str, list[dict]] = {"verbatim": [], "digested": [], "digested + one-hop links": [],
-                                  "digested (plain search)": []}
+    res: dict[str, list[dict]] = {"verbatim": [], "digested": [], "digested (plain search)": []}
     for sample in data[:n_samples]:
         t0 = time.perf_counter()
         home = Path(tempfile.mkdtemp(prefix="bench-locomo-"))
@@ -160,9 +161,6 @@ def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
         for q, gold, cat in qas:
             hits = recall_verbatim(mem, q, limit=max(KS), now=now)
             res["digested"].append(_score([h.source["message_id"] for h in hits], gold, cat))
-            hits = recall_verbatim(mem, q, limit=max(KS), now=now, link_weight=0.3)
-            res["digested + one-hop links"].append(
-                _score([h.source["message_id"] for h in hits], gold, cat))
             plain = hybrid_search(mem.store, embedder, q, limit=max(KS), now=now)
             ranked: list[str] = []
             smap = mem.store.sources_map([h.id for h in plain])

@@ -120,42 +120,61 @@ def expand(store, hits: list, *, weight: float = 0.5, top: int = 20, now=None) -
 
 
 def recall_verbatim(memory, query: str, *, limit: int = 10, filters=None, now=None,
-                    derived_weight: float = 1.0, link_weight: float = 0.0,
+                    summary_sources: int = 5, link_weight: float = 0.0,
                     candidates: int | None = None) -> list:
-    """Verbatim items ranked with the help of the digested structure: every hit (verbatim or
-    derived) adds its score to the verbatim items it rests on (a derived note's weight is split
-    over its sources); with ``link_weight`` > 0 the notes linked to the best derived hits (one
-    hop) vote too, with that fraction of the hit's score. The plain index is the same call with
-    no derived notes in the memory."""
+    """Verbatim items ranked with the help of the digested structure.
+
+    The hybrid search runs over everything (messages, notes, facts, summaries); then, best hit
+    first, each hit is replaced by the verbatim items it rests on (a message by itself, a fact by
+    its message, a summary by its ``summary_sources`` messages closest to the query), keeping the
+    first occurrence. With ``link_weight`` > 0, notes linked to the best derived hits (one hop)
+    join the candidates with that fraction of the hit's score. On a memory with no derived notes
+    this is the plain verbatim ranking."""
+    import numpy as np
+
     from ..search import hit_from_row, hybrid_search
 
-    embedder = memory.embedder if memory.store.vector_model() is not None else None
+    store = memory.store
+    embedder = memory.embedder if store.vector_model() is not None else None
     if embedder is not None:
         memory._check_model()
-    hits = hybrid_search(memory.store, embedder, query, limit=max(limit * 5, 50),
-                         filters=filters, now=now, candidates=candidates)
+    hits = hybrid_search(store, embedder, query, limit=max(limit * 5, 50), filters=filters,
+                         now=now, candidates=candidates)
     if link_weight > 0:
         derived = [h for h in hits[:20] if h.kind in DERIVED]
-        lmap = memory.store.linked_ids([h.id for h in derived])
-        extra = []
+        lmap = store.linked_ids([h.id for h in derived])
         seen = {h.id for h in hits}
+        extra = []
         for h in derived:
             for other, typ in lmap.get(h.id, []):
                 if other not in seen and typ != "supersedes":
                     seen.add(other)
                     extra.append((other, link_weight * h.score))
-        rows = memory.store.get_items([i for i, _ in extra])
-        hits = hits + [hit_from_row(rows[i], sc) for i, sc in extra if i in rows]
-    vmap = verbatim_sources(memory.store, [h.id for h in hits])
-    scores: dict[int, float] = {}
+        rows = store.get_items([i for i, _ in extra])
+        hits = sorted(hits + [hit_from_row(rows[i], sc) for i, sc in extra if i in rows],
+                      key=lambda h: (-h.score, h.id))
+    vmap = verbatim_sources(store, [h.id for h in hits])
+    direct = {h.id: h.score for h in hits if h.kind not in DERIVED}
+    sim: dict[int, float] = {}
+    if embedder is not None:
+        qv = np.asarray(embedder.embed([query])[0], dtype=np.float32)
+        wanted = list({s for h in hits if h.kind in DERIVED for s in vmap.get(h.id, [])})
+        for i, b in store.vectors_of(wanted).items():
+            v = np.frombuffer(b, dtype=np.float32)
+            if v.shape == qv.shape:
+                sim[i] = float(v @ qv)
+    order: list[tuple[int, float]] = []
+    placed: set[int] = set()
     for h in hits:
-        srcs = vmap.get(h.id, [])
-        if not srcs:
-            continue
-        w = 1.0 if h.kind not in DERIVED else derived_weight / math.sqrt(len(srcs))
+        srcs = sorted(vmap.get(h.id, []),
+                      key=lambda s: (-(direct.get(s, 0.0) * 10 + sim.get(s, 0.0)), s))
+        if h.kind == "summary":
+            srcs = srcs[:summary_sources]
         for s in srcs:
-            scores[s] = scores.get(s, 0.0) + w * h.score
-    rows = memory.store.get_items(list(scores))
-    out = [hit_from_row(rows[i], sc) for i, sc in scores.items() if i in rows]
-    out.sort(key=lambda h: (-h.score, h.id))
-    return out[:limit]
+            if s not in placed:
+                placed.add(s)
+                order.append((s, h.score))
+        if len(order) >= limit:
+            break
+    rows = store.get_items([i for i, _ in order[:limit]])
+    return [hit_from_row(rows[i], sc) for i, sc in order[:limit] if i in rows]
