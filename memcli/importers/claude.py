@@ -134,7 +134,8 @@ def _projects(part: Part) -> Iterator[Record]:
         if desc:
             yield Document(SOURCE, f"claude:project:{pid}", desc, title=f"Project: {name}",
                            created_at=created, tags=["claude-project"], meta={"project": pid})
-        for doc in proj.get("docs") or []:
+        docs = proj.get("docs")
+        for doc in docs if isinstance(docs, list) else []:
             if not isinstance(doc, dict):
                 continue
             text = tidy(as_text(doc.get("content")))
@@ -152,7 +153,10 @@ def _memories(part: Part) -> Iterator[Record]:
         if not isinstance(mem, dict):
             continue
         texts = [("Claude memory", as_text(mem.get("conversations_memory")))]
-        for pid, text in (mem.get("project_memories") or {}).items():
+        project_memories = mem.get("project_memories")
+        if not isinstance(project_memories, dict):  # wrong type in a hand-edited file: ignore
+            project_memories = {}
+        for pid, text in project_memories.items():
             texts.append((f"Claude project memory {pid}", as_text(text)))
         for title, text in texts:
             text = tidy(text)
