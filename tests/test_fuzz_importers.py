@@ -238,3 +238,21 @@ def test_hostile_vault(memory, tmp_path):
     assert any("badly named" in t for t in texts) and any("alias body" in t for t in texts)
     again = _check_import(memory, "markdown", vault)
     assert again.added == 0  # re-import is a no-op, even for the odd file name
+
+
+@pytest.mark.parametrize("source,file,edit", [
+    # each of these was a traceback before (found by the fuzzing above)
+    ("chatgpt", None, lambda d: d[0].update(current_node=[None])),
+    ("chatgpt", None, lambda d: [n.update(parent={"x": 1}) for n in d[0]["mapping"].values()]),
+    ("claude", "memories.json", lambda d: d[0].update(project_memories=7)),
+    ("claude", "projects.json", lambda d: d[0].update(docs=5)),
+])
+def test_regressions_wrong_types(memory, tmp_path, source, file, edit):
+    path, victim = _copy_target(tmp_path, source)
+    if file:
+        victim = victim.with_name(file)
+    docs = json.loads(victim.read_text())
+    edit(docs)
+    victim.write_text(json.dumps(docs))
+    result = _check_import(memory, source, path)
+    assert result is not None  # the rest of the export still imports
