@@ -66,8 +66,9 @@ def digest(
         typer.echo("Nothing new to digest.")
         return
     rate = f", {r.messages / r.seconds:.0f} messages/s" if r.seconds else ""
-    typer.echo(f"Digested {r.conversations} conversations and {r.items} notes "
-               f"({r.messages} messages, {r.mode} mode, {r.seconds:.1f} s{rate}).")
+    what = f"{r.conversations} conversations" + (f" and {r.items} standalone notes"
+                                                   if r.items else "")
+    typer.echo(f"Digested {what} ({r.messages} messages, {r.mode} mode, {r.seconds:.1f} s{rate}).")
     typer.echo(f"  {r.segments} segments, {r.summaries} summaries, {r.notes} new notes, "
                f"{r.merged} merged duplicates, {r.links} links, {r.superseded} superseded, "
                f"{r.evolved} evolved")

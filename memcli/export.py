@@ -61,7 +61,7 @@ def _words(text: str, n: int = 8) -> str:
 
 def note_name(row: dict) -> str:
     """A file name (without .md) that is unique (it holds the id) and readable."""
-    label = _words(row.get("title") or row["text"])
+    label = _words(row["text"] if row["kind"] == "reflection" else row.get("title") or row["text"])
     return f"{row['kind'].capitalize()} {row['id']}" + (f" {label}" if label else "")
 
 
