@@ -445,8 +445,9 @@ class Store:
         """Facts still valid whose meta names this subject/attribute (supersession candidates)."""
         return _rows(self.conn.execute(
             "SELECT * FROM items WHERE kind = 'fact' AND valid_to IS NULL AND "
-            "json_extract(meta, '$.attribute') = ? AND lower(json_extract(meta, '$.subject')) = ? "
-            "ORDER BY created_at, id", (attribute, subject.lower())))
+            "lower(json_extract(meta, '$.subject')) = ? AND (json_extract(meta, '$.attribute') = ?"
+            " OR EXISTS (SELECT 1 FROM json_each(items.meta, '$.attributes') WHERE value = ?)) "
+            "ORDER BY created_at, id", (subject.lower(), attribute, attribute)))
 
     def list_derived(self, kinds: Sequence[str], *, tags: Sequence[str] | None = None,
                      since: str | None = None, limit: int | None = None,

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .llmio import LLMCounter, call_json, render
-from .text import (attribute_of, content_words, event_time_hint, fact_type, grounded, keywords,
+from .text import (attributes_of, content_words, event_time_hint, fact_type, grounded, keywords,
                    sentences, statement_score, strip_code, tags_from,
                    third_person)
 
@@ -51,7 +51,7 @@ class Candidate:
     tags: list[str]
     context: str
     subject: str | None = None
-    attribute: str | None = None
+    attributes: list[str] = field(default_factory=list)
     event_time: str | None = None
     method: str = "rule"
     extra_sources: list[int] = field(default_factory=list)
@@ -128,7 +128,8 @@ def make_candidate(sentence: str, msg: dict, index: int, speaker: str, *, df: Co
     return Candidate(
         text=note, type=type_ or fact_type(sentence), msg_index=index, keywords=kws,
         tags=tags_from(kws, 3), context=context or _context(msg, speaker, when, title),
-        subject=speaker, attribute=attribute_of(first_person(note, speaker)) or attribute_of(sentence),
+        subject=speaker,
+        attributes=attributes_of(first_person(note, speaker)) or attributes_of(sentence),
         event_time=when, method=method)
 
 

@@ -51,11 +51,16 @@ def supersede(store, new_id: int, row: dict) -> int | None:
     holds, close the older one (valid_to, superseded_by), link them, and record the change.
     A new fact that is *older* than the current one is itself closed. Returns the closed id."""
     meta = json.loads(row.get("meta") or "{}")
-    attr, subject = meta.get("attribute"), meta.get("subject")
-    if not attr or not subject:
+    subject = meta.get("subject")
+    attrs = meta.get("attributes") or ([meta["attribute"]] if meta.get("attribute") else [])
+    if not attrs or not subject:
         return None
     closed = None
-    for other in store.current_facts_with_attribute(attr, subject):
+    others: dict[int, tuple[str, dict]] = {}
+    for a in attrs:
+        for other in store.current_facts_with_attribute(a, subject):
+            others.setdefault(other["id"], (a, other))
+    for attr, other in sorted(others.values(), key=lambda t: (t[1]["created_at"], t[1]["id"])):
         if other["id"] == new_id:
             continue
         if (other["created_at"], other["id"]) <= (row["created_at"], new_id):

@@ -172,7 +172,9 @@ class Digester:
                 key=key, tags=c.tags, importance=0.6 if c.type in ("preference", "decision")
                 else 0.5,
                 meta={"type": c.type, "keywords": c.keywords, "context": c.context,
-                      "subject": c.subject, "attribute": c.attribute,
+                      "subject": c.subject,
+                      "attribute": c.attributes[0] if c.attributes else None,
+                      "attributes": c.attributes,
                       "event_time": c.event_time, "method": c.method})], vectors=[v])
             if nid is None:
                 continue

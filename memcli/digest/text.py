@@ -279,14 +279,21 @@ _FAV = re.compile(r"\bmy (new )?favou?rite ([a-z]+(?: [a-z]+)?) (is|are|has beco
                   re.I)
 
 
-def attribute_of(sentence: str) -> str | None:
+def attributes_of(sentence: str) -> list[str]:
+    """Every attribute a statement sets ('I live in X and work at Y' → residence, employer)."""
+    out = []
     m = _FAV.search(sentence)
     if m:
-        return "favorite:" + m.group(2).lower()
+        out.append("favorite:" + m.group(2).lower())
     for name, pat in ATTRIBUTES:
-        if pat.search(sentence):
-            return name
-    return None
+        if name not in out and pat.search(sentence):
+            out.append(name)
+    return out
+
+
+def attribute_of(sentence: str) -> str | None:
+    found = attributes_of(sentence)
+    return found[0] if found else None
 
 
 # ---- relative time -------------------------------------------------------------------------------
