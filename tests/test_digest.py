@@ -215,6 +215,8 @@ def test_llm_notes_are_used_when_valid_and_grounded(mem):
                  "keywords": ["Paris"], "context": "hallucinated"},
                 {"message": 99, "text": "User likes ramen very much indeed.", "type": "preference",
                  "keywords": [], "context": "bad index"},
+                {"message": 3, "text": "I plan to finish the Rust book by March.",
+                 "type": "decision", "keywords": ["Rust"], "context": "wrong message number"},
             ])
         return json.dumps({"title": "Intro", "summary": "User lives in Lisbon and works at Acme."})
 
@@ -224,6 +226,10 @@ def test_llm_notes_are_used_when_valid_and_grounded(mem):
     texts = [n["text"] for n in facts(mem)]
     assert "User lives in Lisbon and works at Acme." in texts
     assert not any("Paris" in t for t in texts)  # ungrounded: rejected
+    assert not any("ramen very much" in t for t in texts)  # not said anywhere: rejected
+    # a wrong message number is credited to the message that says it; "I" becomes the speaker
+    rust = next(n for n in facts(mem) if n["text"] == "User plans to finish the Rust book by March.")
+    assert [mem.store.get_item(s)["text"] for s in mem.store.sources_of(rust["id"])] == [CONV1[4][1]]
     # messages the model covered get no rule notes; the others still do
     assert not any(t.startswith("User lives in Lisbon with") for t in texts)
     assert any("Rust" in t for t in texts) and any("ramen" in t for t in texts)

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .llmio import LLMCounter, call_json, render
-from .text import (attributes_of, content_words, event_time_hint, fact_type, grounded, keywords,
+from .text import (FIRST_PERSON, attributes_of, content_words, event_time_hint, fact_type, grounded, keywords,
                    sentences, statement_score, strip_code, tags_from,
                    third_person)
 
@@ -146,7 +146,7 @@ def transcript(msgs: list[dict], indexes: list[int], max_chars: int = 2400) -> s
 
 
 def validate_llm_notes(value, msgs: list[dict], *, df: Counter, n_docs: int,
-                       title: str | None) -> list[Candidate]:
+                       title: str | None, allowed: list[int] | None = None) -> list[Candidate]:
     """Keep only notes that cite a real, personal message and are grounded in it."""
     out: list[Candidate] = []
     if not isinstance(value, dict) or not isinstance(value.get("notes"), list):
@@ -155,17 +155,22 @@ def validate_llm_notes(value, msgs: list[dict], *, df: Counter, n_docs: int,
         if not isinstance(raw, dict):
             continue
         idx, text = raw.get("message"), raw.get("text")
-        if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < len(msgs):
-            continue
-        msg = msgs[idx]
-        speaker = msg.get("_speaker")
-        if not speaker or not isinstance(text, str):
+        if not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(text, str):
             continue
         text = " ".join(text.split())
         if not MIN_LEN <= len(text) <= MAX_LEN or len(content_words(text)) < 2:
             continue
-        if not grounded(text, body_of(msg), speakers=(speaker,)):
-            continue
+        if not (0 <= idx < len(msgs) and msgs[idx].get("_speaker") and grounded(
+                text, body_of(msgs[idx]), speakers=(msgs[idx]["_speaker"],))):
+            # a small model often cites the wrong number: credit the message that grounds it
+            idx = next((i for i in (allowed or range(len(msgs))) if msgs[i].get("_speaker") and
+                        grounded(text, body_of(msgs[i]), speakers=(msgs[i]["_speaker"],))), None)
+            if idx is None:
+                continue
+        msg = msgs[idx]
+        speaker = msg["_speaker"]
+        if FIRST_PERSON.search(text):  # "I went…" → "Caroline went…"
+            text = third_person(text, speaker)
         kws = [k.strip().lower() for k in raw.get("keywords") or [] if isinstance(k, str)]
         kws = [k for k in kws if 2 < len(k) <= 40 and grounded(k, msg["text"], min_share=1.0)]
         typ = raw.get("type") if raw.get("type") in TYPES else None
@@ -193,7 +198,7 @@ def llm_notes(llm, msgs: list[dict], counter: LLMCounter, *, df: Counter, n_docs
                           max_tokens=400)
         if value is None:
             continue
-        good = validate_llm_notes(value, msgs, df=df, n_docs=n_docs, title=title)
+        good = validate_llm_notes(value, msgs, df=df, n_docs=n_docs, title=title, allowed=idx)
         good = [c for c in good if c.msg_index in idx]
         if not good:
             counter.rejected += 1

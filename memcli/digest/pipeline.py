@@ -119,7 +119,7 @@ class Digester:
                 source = " ".join(m["text"] for m in msgs) + " " + " ".join(
                     m.get("_speaker") or "" for m in msgs)
                 if isinstance(s, str) and 20 <= len(s.strip()) <= 600 and grounded(
-                        s, source, min_share=0.5):
+                        s, source, min_share=0.7):
                     text, method = " ".join(s.split()), "llm"
                     self.report.llm.accepted += 1
                 else:
