@@ -41,9 +41,20 @@ if str(ROOT) not in sys.path:
 SCRIPT = Path(sys.executable).with_name("memcli")
 MEMCLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c",
                                                  "from memcli.cli import run; run()"]
-WORDS = ("alpha beta gamma delta trip porto lisbon boiler violin tax garden cat dog key flower "
-         "train dentist birthday recipe ricotta sister architect ocean café naïve 東京 ñandú "
-         "meeting budget laptop bicycle").split()
+# Chat-like sentences (the digest only derives notes from text that reads like facts).
+SENTENCES = ["I met {p} at the {n} in {c} on {d}.", "My {r} {p} moved to {c} last {t}.",
+             "We booked the {n} for {d} because {p} likes {c}.", "Remember that {p} is allergic "
+             "to {f}.", "The {n} in {c} costs {k} euros per month.", "{p} recommended a {f} "
+             "recipe with {g}.", "Note to self: call {p} about the {n} before {d}."]
+FILL = dict(p=["Alice", "Bob", "María", "Chen", "Olu", "Zoë"],
+            n=["train", "flat", "dentist", "gym", "concert", "café"],
+            c=["Porto", "Lisbon", "東京", "Berlin", "Kraków"], d=["Monday", "June 3rd", "the weekend"],
+            r=["sister", "friend", "boss"], t=["year", "month", "spring"],
+            f=["peanuts", "ricotta", "basil"], g=["lemon", "garlic"], k=["40", "900", "15"])
+
+
+def sentence(rng: random.Random) -> str:
+    return rng.choice(SENTENCES).format(**{k: rng.choice(v) for k, v in FILL.items()})
 
 
 def log(msg: str) -> None:
@@ -60,7 +71,7 @@ def write_export(path: Path, start: int, count: int, messages: int, rng: random.
             msgs = []
             for i in range(n):
                 m = {"role": "user" if i % 2 == 0 else "assistant",
-                     "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 60)))
+                     "content": " ".join(sentence(rng) for _ in range(rng.randint(1, 4)))
                      + f" (conversation {c}, message {i})",
                      "created_at": f"2024-{1 + c % 12:02d}-{1 + i % 28:02d}T10:{i % 60:02d}:00Z"}
                 if c % 3:  # a third of the conversations rely on positions instead of ids
@@ -253,6 +264,8 @@ def digest_phase(args, work: Path, rng: random.Random) -> dict:
     ref_secs = time.perf_counter() - t
     want, want_counts = derived_fingerprint(ref)
     log(f"digest reference: {want_counts['derived']} derived items in {ref_secs:.1f} s")
+    if not want_counts["derived"]:
+        raise SystemExit("the reference digest derived nothing: the comparison would be vacuous")
     checker = Checker(home)
     kills = finished = during = 0
     before = 0
@@ -301,7 +314,7 @@ def main(argv=None) -> int:
     ap.add_argument("--full-check-every", type=int, default=4,
                     help="run the doctor checks after every Nth kill (always at the end)")
     ap.add_argument("--digest-kills", type=int, default=5, help="0 skips the digest phase")
-    ap.add_argument("--digest-conversations", type=int, default=30)
+    ap.add_argument("--digest-conversations", type=int, default=80)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="work here and keep the files")
     args = ap.parse_args(argv)

@@ -12,7 +12,7 @@ def test_kill9_import_and_digest_lose_and_duplicate_nothing(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "kill9.py"), "--kills", "3",
          "--conversations", "150", "--max-delay", "4", "--digest-kills", "1",
-         "--digest-conversations", "4", "--full-check-every", "1", "--seed", "7",
+         "--digest-conversations", "15", "--full-check-every", "1", "--seed", "7",
          "--keep", str(tmp_path / "work")],
         capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
