@@ -111,6 +111,11 @@ class Checker:
             ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
             if ok != "ok":
                 self.fail(f"{label}: integrity_check: {ok}")
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'items'").fetchone():
+                # killed while the very first run was still creating the schema
+                if self.committed:
+                    self.fail(f"{label}: the items table vanished")
+                return 0
             keys = [r[0] for r in conn.execute(
                 "SELECT key FROM items WHERE source = 'jsonl' AND kind = 'message'")]
             dup_keys = len(keys) - len(set(keys))
