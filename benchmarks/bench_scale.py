@@ -300,7 +300,8 @@ def main(argv=None) -> int:
         "Warm search at scale", extra={
             "embedder": f"{args.embedder} (queries embedded for real; item vectors synthetic, "
                         "clustered around MiniLM topic embeddings)",
-            "searches per size": f"{args.queries} × Memory.search(query, limit=10), after 3 warm-up",
+            "searches per size":
+                f"{args.queries} × Memory.search(query, limit=10), after 3 warm-up",
             "RSS before the store was opened": f"{rss0:.0f} MiB (model loaded)"}))
     if rows:
         print()

@@ -3,8 +3,9 @@
 For every question of a LongMemEval JSON file (longmemeval_s / _m / _oracle; the file is streamed,
 so the multi-GB ones work): a fresh memory in a temp dir; each haystack session stored as a
 conversation (id = the session id, created_at = the session date) and its turns, user and assistant,
-as ``kind="message"`` items through ``Memory.add_items`` (external id ``<session id>_<turn number>``,
-1-based as in the official code); then ``Memory.search(question, now=question_date)``.
+as ``kind="message"`` items through ``Memory.add_items`` (external id
+``<session id>_<turn number>``, 1-based as in the official code); then
+``Memory.search(question, now=question_date)``.
 
 Metrics follow the official ``src/retrieval`` code: recall_all@k (every gold item in the top k),
 recall_any@k and nDCG@k, at turn level (gold = turns with ``has_answer``) and at session level
@@ -74,7 +75,7 @@ def turn_id(session_id: str, index: int) -> str:
     return f"{session_id}_{index + 1}"
 
 
-# ---- the embedder cache ---------------------------------------------------------------------------
+# ---- the embedder cache ------------------------------------------------------------------------
 class CachingEmbedder:
     """Memoises vectors by text: LongMemEval reuses haystack sessions across questions, and the
     same text always gets the same vector, so results are unchanged and runs are much faster."""
@@ -201,8 +202,8 @@ def summarise(results: list[dict]) -> dict:
             if level in r and not str(r["question_id"]).endswith("_abs"):
                 groups[r["type"]].append(r[level])
                 groups["overall"].append(r[level])
-        out[level] = {t: {m: sum(x[m] for x in rows) / len(rows) for m in rows[0]} | {"n": len(rows)}
-                      for t, rows in groups.items()}
+        out[level] = {t: {m: sum(x[m] for x in rows) / len(rows) for m in rows[0]}
+                      | {"n": len(rows)} for t, rows in groups.items()}
     return out
 
 
