@@ -228,14 +228,16 @@ def test_cli_ask_no_llm(cli):
     assert "[1] #1 · 2024-02-10" in out
 
 
-def test_cli_ask_bad_input(cli):
+def test_cli_ask_bad_input(cli, monkeypatch):
     _seed_cli(cli)
     code, out, err = cli("ask", "dentist", "-n", "0")
     assert code == 1 and err.startswith("Error:") and out == ""
     code, _, err = cli("ask", "dentist", "--as-of", "not a date at all qq")
     assert code == 1 and "as-of" in err
-    code, _, err = cli("ask", "dentist", "--model", "/nonexistent/model.gguf")
-    assert code == 0  # the fake backend ignores --model
+    monkeypatch.setenv("MEMCLI_LLM", "llama")
+    code, out, err = cli("ask", "dentist", "--model", "/nonexistent/model.gguf")
+    assert code == 1 and out == ""
+    assert err.startswith("Error: model file not found: /nonexistent/model.gguf")
 
 
 def test_context_keeps_relevant_hits_only(seeded):
