@@ -86,7 +86,7 @@ dates = st.one_of(
 )
 
 
-@settings(FAST, max_examples=60)
+@settings(FAST, max_examples=30)
 @given(text=dates)
 def test_date_parsing_gives_a_date_or_one_clear_error(text):
     try:
@@ -101,7 +101,7 @@ def test_date_parsing_gives_a_date_or_one_clear_error(text):
         pass
 
 
-@settings(FAST, max_examples=60)
+@settings(FAST, max_examples=30)
 @given(since=dates, as_of=dates)
 def test_search_filters_from_arbitrary_dates(shared_mem, since, as_of):
     try:

@@ -171,7 +171,7 @@ def test_other_encodings(memory, tmp_path, source, encoding):
 
 
 def test_huge_and_deep_input(memory, tmp_path):
-    big = "x" * 2_000_000
+    big = "x" * 1_000_000
     (tmp_path / "big.jsonl").write_text(json.dumps(
         {"id": "huge", "messages": [{"role": "user", "content": big + " elephant"}]}) + "\n")
     assert _check_import(memory, "jsonl", tmp_path / "big.jsonl") is not None
@@ -188,7 +188,7 @@ def test_huge_and_deep_input(memory, tmp_path):
     _check_import(memory, "jsonl", long_line)
     vault = tmp_path / "vault"
     vault.mkdir()
-    (vault / "huge.md").write_text("# Big\n\n" + ("word " * 400_000))
+    (vault / "huge.md").write_text("# Big\n\n" + ("word " * 200_000))
     (vault / "binary.md").write_bytes(os.urandom(5000))
     (vault / "fm.md").write_text("---\n" + "a: &a [*a, *a]\n" * 50 + "---\nbody\n")
     _check_import(memory, "markdown", vault)
