@@ -57,7 +57,7 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
     if not weight or not fused or not hasattr(store, "neighbours"):
         return fused
     out = dict(fused)
-    for item_id, nbrs in store.neighbours(list(fused), filters, span=NEIGHBOUR_SPAN).items():
+    for item_id, nbrs in store.turn_neighbours(list(fused), filters, span=NEIGHBOUR_SPAN).items():
         for n, dist in nbrs:
             out[n] = out.get(n, 0.0) + weight * 0.5 ** (dist - 1) * fused[item_id]
     return out

@@ -565,7 +565,7 @@ class Store:
                f"WHERE items_fts MATCH ?{where} ORDER BY bm25(items_fts, 2.0, 1.0, 1.5) LIMIT ?")
         return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
 
-    def neighbours(self, ids: Sequence[int], filters: Filters | None = None, span: int = 1
+    def turn_neighbours(self, ids: Sequence[int], filters: Filters | None = None, span: int = 1
                    ) -> dict[int, list[tuple[int, int]]]:
         """item id → (id, distance) of the turns up to ``span`` positions before and after it in
         its conversation that pass ``filters``; items outside a conversation have none."""

@@ -41,10 +41,10 @@ def test_the_reply_next_to_a_matching_question_is_found(mem):
 def test_neighbours_stay_inside_their_conversation(mem):
     a = _chat(mem, "a", [("user", "alpha one"), ("user", "alpha two")], 3)
     b = _chat(mem, "b", [("user", "beta one"), ("user", "beta two")], 3)
-    nb = mem.store.neighbours([a[0], a[1], b[0]])
+    nb = mem.store.turn_neighbours([a[0], a[1], b[0]])
     assert nb == {a[0]: [(a[1], 1)], a[1]: [(a[0], 1)], b[0]: [(b[1], 1)]}
     c = _chat(mem, "c", [("user", f"gamma {i}") for i in range(5)], 4)
-    assert mem.store.neighbours([c[2]], span=2) == {c[2]: [(c[0], 2), (c[1], 1), (c[3], 1),
+    assert mem.store.turn_neighbours([c[2]], span=2) == {c[2]: [(c[0], 2), (c[1], 1), (c[3], 1),
                                                            (c[4], 2)]}
     note = mem.remember("a note outside any conversation")
-    assert mem.store.neighbours([note]) == {}
+    assert mem.store.turn_neighbours([note]) == {}
