@@ -54,10 +54,11 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
     An answer often sits next to the line that matches the question ("what did you suggest?" →
     the reply), and multi-turn facts span neighbours."""
     weight = NEIGHBOUR_WEIGHT if weight is None else weight
-    if not weight or not fused or not hasattr(store, "neighbours"):
+    if not weight or not fused or not hasattr(store, "turn_neighbours"):
         return fused
     out = dict(fused)
-    for item_id, nbrs in store.turn_neighbours(list(fused), filters, span=NEIGHBOUR_SPAN).items():
+    near = store.turn_neighbours(list(fused), filters, span=NEIGHBOUR_SPAN)
+    for item_id, nbrs in near.items():
         for n, dist in nbrs:
             out[n] = out.get(n, 0.0) + weight * 0.5 ** (dist - 1) * fused[item_id]
     return out
