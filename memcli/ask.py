@@ -323,7 +323,45 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
         raise MemcliError("-n must be at least 1")
     now = now or utcnow()
     emit = on_token or (lambda _piece: None)
+    if use_llm and llm is None:
+        llm = memory.llm  # built now (cheap): a missing model is reported before any work
+    loading = _start_preload(llm) if use_llm else None
+    if loading is not None:
+        # llama-cpp silences model loading by pointing the process's stdout/stderr at /dev/null:
+        # nothing may be written while the thread loads, so the first write waits for it
+        def emit(piece: str, _emit=emit) -> None:
+            loading.join()
+            _emit(piece)
+    try:
+        return _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters,
+                    max_tokens)
+    finally:
+        if loading is not None:
+            loading.join()  # never exit (or print an error) while a model loads in a thread
 
+
+def _start_preload(llm):
+    """Load an in-process model in a thread while retrieval runs (the first token comes sooner).
+    Errors are left for the real call to raise."""
+    import threading
+
+    preload = getattr(llm, "preload", None)
+    if not callable(preload):
+        return None
+
+    def run():
+        try:
+            preload()
+        except Exception:  # noqa: BLE001 - the stream() call reports it
+            pass
+
+    thread = threading.Thread(target=run, name="memcli-llm-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters, max_tokens
+         ) -> Answer:
     threshold = float(cfg.ask_abstain_threshold)
     hits, window, query = retrieve(
         memory, question, limit=limit, filters=filters, now=now,
@@ -348,7 +386,6 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
         _touch(memory, hits, nums)
         return Answer(text, False, cite(nums), hits, None, window, used_evidence=True)
 
-    llm = llm if llm is not None else memory.llm
     messages = build_messages(question, hits, today=now.strftime("%Y-%m-%d"), history=history)
     filt = CitationFilter(len(hits))
     parts: list[str] = []

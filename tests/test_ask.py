@@ -257,3 +257,27 @@ def test_window_without_relevant_hits_falls_back(seeded):
     ans = ask(mem, "what does the cat need this month?", llm=FakeLLM("[1]"), now=NOW)
     assert ans.window == ("2024-04-01T00:00:00Z", "2024-04-10T12:00:01Z")
     assert [h.id for h in ans.hits] == [ids["cat"]]
+
+
+def test_model_preloads_during_retrieval_and_is_joined(seeded):
+    import threading
+    import time
+
+    mem, _ = seeded
+    events = []
+
+    class Preloading(FakeLLM):
+        def preload(self):
+            events.append(("preload", threading.current_thread().name))
+            time.sleep(0.2)
+            events.append(("loaded", None))
+
+    llm = Preloading("Dr. Alvarez [1].")
+    ans = ask(mem, "who is my dentist?", llm=llm, now=NOW)
+    assert events[0] == ("preload", "memcli-llm-preload") and ans.citations
+    events.clear()
+    ans = ask(mem, "What is the capital of Mongolia?", llm=llm, now=NOW)
+    assert ans.abstained and events == [("preload", "memcli-llm-preload"), ("loaded", None)]
+    events.clear()
+    ask(mem, "who is my dentist?", llm=llm, now=NOW, use_llm=False)
+    assert events == []

@@ -55,3 +55,21 @@ def test_ask_streams_text_then_sources(real_cli):
     assert answer.strip()
     assert re.match(r"\[\d+\] #\d+ · 2024-\d\d-\d\d · note", sources)
     assert "#2 · 2024-03-12" in sources  # the PostgreSQL decision is among the cited sources
+
+
+def test_abstention_prints_while_the_model_preloads(real_cli, home):
+    """A real process: llama-cpp silences stdout while a model loads (in the preload thread);
+    the abstention text must still reach the terminal, and the process exit cleanly."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, MEMCLI_HOME=str(home))
+    for _ in range(2):
+        memcli = str(Path(sys.executable).with_name("memcli"))
+        out = subprocess.run([memcli, "ask",
+                              "what is the capital of Mongolia?"], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("I don't know: your memory doesn't seem to contain")

@@ -85,6 +85,10 @@ class LlamaLLM:
     def _model(self):
         return self._loaded()[0]
 
+    def preload(self) -> None:
+        """Load the model now (callers run this in a thread while they do other work)."""
+        self._loaded()
+
     def _loaded(self):
         """(llama, its lock): one llama context per model/settings per process; a context is not
         thread-safe, so every call holds its lock."""
