@@ -112,7 +112,7 @@ def throughput(data, embedder_name: str, llm: bool, llm_sessions: int,
             inv = check(mem.store)
             rows.append(f"| {label} | {n_msgs} | {r.conversations} | {r.notes} | {r.summaries} | "
                         f"{r.links} | {r.superseded} | {r.merged} | {r.llm.calls} / "
-                        f"{r.llm.accepted} | {dt:.1f} | {n_msgs / dt:.1f} | "
+                        f"{r.llm.accepted} | {dt:.1f} | {n_msgs / dt:.2f} | "
                         f"{inv['derived_without_sources']} / {inv['duplicate_facts']} |")
             again = time.perf_counter()
             r2 = digest(mem, use_llm=False)

@@ -37,7 +37,8 @@ class LLMCounter:
 def call_json(llm, messages: list[dict], schema: dict, counter: LLMCounter, *,
               max_tokens: int = 256):
     """The model's JSON value, or None (then the caller falls back). Exceptions are swallowed and
-    counted: a broken model must never stop or corrupt a digest."""
+    counted: a broken model must never stop or corrupt a digest. No retry: a tiny model rarely
+    repairs its own output, and the deterministic fallback is right there."""
     if llm is None:
         return None
     counter.calls += 1
@@ -49,7 +50,7 @@ def call_json(llm, messages: list[dict], schema: dict, counter: LLMCounter, *,
                                json_schema=schema)
             value, fell_back = json.loads(raw), False
         else:
-            value, fell_back = generate_json(llm, messages, schema, retries=1, fallback=None,
+            value, fell_back = generate_json(llm, messages, schema, retries=0, fallback=None,
                                              max_tokens=max_tokens)
     except Exception:  # noqa: BLE001 - any model/parse failure means "use the fallback"
         counter.errors += 1
