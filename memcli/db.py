@@ -25,6 +25,26 @@ def sqlite_module():
     )
 
 
+def retry_locked(fn, *, timeout: float = 60.0):
+    """Run ``fn()``, retrying while SQLite reports the file locked/busy.
+
+    busy_timeout covers most waits, but SQLite answers SQLITE_BUSY at once where waiting could
+    deadlock (a read transaction upgrading to write, switching to WAL while another process opens
+    the file) — which is what happens when several processes create the same new memory at once."""
+    import random
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            text = str(exc).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02 + random.random() * 0.08)
+
+
 def connect(path: str | os.PathLike, *, readonly: bool = False):
     """Return a connection with sqlite-vec loaded, WAL on and a busy timeout set."""
     sqlite3 = sqlite_module()
@@ -47,7 +67,7 @@ def connect(path: str | os.PathLike, *, readonly: bool = False):
     try:
         conn.execute("PRAGMA busy_timeout = 30000")
         if not readonly:
-            conn.execute("PRAGMA journal_mode = WAL")
+            retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:

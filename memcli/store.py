@@ -46,7 +46,7 @@ class Store:
         self.conn = dbmod.connect(self.path)
         self._depth = 0
         try:
-            migrations.apply(self.conn)
+            dbmod.retry_locked(lambda: migrations.apply(self.conn))
         except Exception as exc:  # a file that is not SQLite, or a broken one
             self.conn.close()
             raise MemcliError(f"cannot open memory database {self.path}: {exc}") from None
