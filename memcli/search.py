@@ -12,7 +12,8 @@ from .models import Filters, Hit
 
 RRF_K = 60
 # Hybrid search settings, tuned on LoCoMo evidence retrieval (benchmarks/locomo.py; R@10 over
-# categories 1-4: 0.59 with k=60, equal weights, no neighbours → 0.69 with these):
+# categories 1-4, speakers embedded: 0.590 with k=60, equal weights, no neighbours; 0.619 with
+# k=10 and vector weight 0.7; 0.688 with ±1 neighbours; 0.704 with the ±2 window):
 FUSION_K = 10  # a small RRF k trusts the top of each ranking more
 VECTOR_WEIGHT = 0.7  # BM25 is the stronger ranker on personal chat; vectors add paraphrases
 NEIGHBOUR_WEIGHT = 0.5  # a strong chat line lends this share of its score to the turns around it,
