@@ -1,6 +1,6 @@
 """Cold one-shot `memcli search` on a 10,000-message store vs the naive path.
 
-fast  = the real CLI, default embedder (onnxruntime + tokenizers on the bundled MiniLM)
+fast  = the real CLI, default embedder (numpy forward pass over the memory-mapped MiniLM weights)
 naive = the same CLI with MEMCLI_EMBEDDER=sbert (imports sentence_transformers/torch and encodes)
 Both are fresh processes, measured alternately in the same run. Usage:
     .venv/bin/python benchmarks/bench_cold_search.py [--messages 10000] [--runs 11]
@@ -135,7 +135,7 @@ def main() -> None:
 
 | path | runs | median s | min s | max s |
 |---|---|---|---|---|
-| memcli search (onnxruntime fast path) | {len(fast)} | {mf:.3f} | {min(fast):.3f} | {max(fast):.3f} |
+| memcli search (default: numpy MiniLM query embedding) | {len(fast)} | {mf:.3f} | {min(fast):.3f} | {max(fast):.3f} |
 | naive (sentence-transformers import + encode) | {len(naive)} | {mn:.3f} | {min(naive):.3f} | {max(naive):.3f} |
 
 ratio fast/naive = {mf / mn:.3f} (target ≤ 0.15); median fast ≤ 0.5 s: {mf <= 0.5}; \

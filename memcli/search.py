@@ -38,12 +38,31 @@ def fts_query(text: str) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def rrf(rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K
-        ) -> dict[int, float]:
+def tied_ranks(scored: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """(id, score) best first → (id, rank) where equal scores share their average rank.
+
+    BM25 gives many short lines the same score ("called Ana about the keys", "… Ben about the
+    keys"); ranking ties arbitrarily would hand the first of them a top rank they did not earn."""
+    out: list[tuple[int, float]] = []
+    i = 0
+    while i < len(scored):
+        j = i
+        while j + 1 < len(scored) and abs(scored[j + 1][1] - scored[i][1]) <= 1e-9 * max(
+                1.0, abs(scored[i][1])):
+            j += 1
+        rank = (i + j) / 2
+        out.extend((item_id, rank) for item_id, _ in scored[i:j + 1])
+        i = j + 1
+    return out
+
+
+def rrf(rankings: list[list[tuple[int, float]]], weights: list[float] | None = None,
+        k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal-rank fusion of (id, score) lists, best first; ties share a rank."""
     scores: dict[int, float] = {}
     weights = weights or [1.0] * len(rankings)
     for ranking, w in zip(rankings, weights):
-        for rank, item_id in enumerate(ranking):
+        for item_id, rank in tied_ranks(ranking):
             scores[item_id] = scores.get(item_id, 0.0) + w / (k + rank + 1)
     return scores
 
@@ -101,7 +120,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     if embedder is not None and store.has_vec_table():
         qv = embedder.embed([query])[0]
         vec = store.vec_search(qv, n, filters)
-    fused = rrf([[i for i, _ in kw], [i for i, _ in vec]], [1.0, VECTOR_WEIGHT], k=FUSION_K)
+    fused = rrf([kw, vec], [1.0, VECTOR_WEIGHT], k=FUSION_K)
     if not fused:
         return []
     fused = with_neighbours(store, fused, filters)
