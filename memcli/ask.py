@@ -332,17 +332,25 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
         def emit(piece: str, _emit=emit) -> None:
             loading.join()
             _emit(piece)
+    ready = loading.join if loading is not None else (lambda: None)
     try:
         return _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters,
-                    max_tokens)
+                    max_tokens, ready)
     finally:
         if loading is not None:
             loading.join()  # never exit (or print an error) while a model loads in a thread
 
 
+def static_prefix() -> list[dict]:
+    """The messages of the ask prompt before the last one: no placeholders, no user data."""
+    from .prompts import messages as prompt_messages
+
+    return prompt_messages("ask", today="", sources="", question="")[:-1]
+
+
 def _start_preload(llm):
-    """Load an in-process model in a thread while retrieval runs (the first token comes sooner).
-    Errors are left for the real call to raise."""
+    """Load an in-process model, and its state after the static prompt prefix, in a thread
+    while retrieval runs (the first token comes sooner). Errors are left for the real call."""
     import threading
 
     preload = getattr(llm, "preload", None)
@@ -351,7 +359,7 @@ def _start_preload(llm):
 
     def run():
         try:
-            preload()
+            preload(static_prefix())
         except Exception:  # noqa: BLE001 - the stream() call reports it
             pass
 
@@ -360,8 +368,8 @@ def _start_preload(llm):
     return thread
 
 
-def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters, max_tokens
-         ) -> Answer:
+def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters, max_tokens,
+         ready) -> Answer:
     threshold = float(cfg.ask_abstain_threshold)
     hits, window, query = retrieve(
         memory, question, limit=limit, filters=filters, now=now,
@@ -389,6 +397,7 @@ def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters
     messages = build_messages(question, hits, today=now.strftime("%Y-%m-%d"), history=history)
     filt = CitationFilter(len(hits))
     parts: list[str] = []
+    ready()  # the preload thread is done (it holds the model while priming it)
     for piece in llm.stream(messages, max_tokens=max_tokens or cfg.llm_max_tokens,
                             temperature=cfg.llm_temperature):
         out = filt.feed(piece)

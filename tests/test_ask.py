@@ -36,7 +36,7 @@ def test_numbered_sources_are_in_the_prompt(seeded):
     assert len(llm.calls) == 1 and llm.calls[0]["method"] == "stream"
     prompt = llm.last_prompt
     assert "Question: Who is my dentist?" in prompt
-    assert "Today is 2024-04-10" in prompt
+    assert "Today is 2024-04-10" in llm.calls[0]["messages"][-1]["content"]
     # every context hit appears as a numbered, quoted source, in order
     for n, hit in enumerate(ans.hits, 1):
         assert format_source(n, hit) in prompt
@@ -267,7 +267,8 @@ def test_model_preloads_during_retrieval_and_is_joined(seeded):
     events = []
 
     class Preloading(FakeLLM):
-        def preload(self):
+        def preload(self, prefix):
+            assert prefix[0]["role"] == "system" and all("{" not in m["content"] for m in prefix)
             events.append(("preload", threading.current_thread().name))
             time.sleep(0.2)
             events.append(("loaded", None))
@@ -281,3 +282,32 @@ def test_model_preloads_during_retrieval_and_is_joined(seeded):
     events.clear()
     ask(mem, "who is my dentist?", llm=llm, now=NOW, use_llm=False)
     assert events == []
+
+
+def test_streaming_waits_for_a_slow_preload_no_deadlock(seeded):
+    """A model that holds its lock while streaming, and a preload that needs the same lock later
+    (LlamaLLM priming its prompt state): the stream must not start before the preload ends."""
+    import threading
+    import time
+
+    mem, _ = seeded
+    lock = threading.Lock()
+
+    class Locking(FakeLLM):
+        def preload(self, prefix):
+            time.sleep(0.2)  # slower than retrieval
+            with lock:
+                pass
+
+        def stream(self, messages, **kw):
+            with lock:
+                yield from super().stream(messages, **kw)
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(ans=ask(
+        mem, "who is my dentist?", llm=Locking("Dr. Alvarez [1]."), now=NOW,
+        on_token=lambda piece: None)), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "ask deadlocked between the preload and the stream"
+    assert result["ans"].citations

@@ -153,7 +153,8 @@ def test_prompt_fill_is_one_pass_and_strict():
         fill("{today}")
     msgs = messages("ask", today="2024-01-01", sources="[1] x", question="why?")
     assert [m["role"] for m in msgs][0] == "system" and msgs[-1]["role"] == "user"
-    assert "Today is 2024-01-01." in msgs[0]["content"]
+    assert "Today is 2024-01-01." in msgs[-1]["content"]
+    assert all("{" not in m["content"] for m in msgs[:-1])  # a static prefix
     assert msgs[-1]["content"].endswith("Question: why?")
 
 

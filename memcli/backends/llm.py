@@ -85,9 +85,86 @@ class LlamaLLM:
     def _model(self):
         return self._loaded()[0]
 
-    def preload(self) -> None:
-        """Load the model now (callers run this in a thread while they do other work)."""
+    def preload(self, prefix: list[dict] | None = None) -> None:
+        """Load the model now (callers run this in a thread while they do other work); with
+        ``prefix``, also restore the state after those messages (see ``prime``)."""
         self._loaded()
+        if prefix:
+            self.prime(prefix)
+
+    def prime(self, prefix: list[dict]) -> bool:
+        """Make the next call whose messages start with ``prefix`` skip evaluating it.
+
+        ``prefix`` must be STATIC text (system prompt, worked examples: never user data): the
+        model state after it is saved once under the cache dir and restored in later processes
+        (~0.2 s instead of evaluating ~100 tokens, ~1.5 s on a busy 2-core machine); in-process,
+        llama-cpp's own prefix matching reuses it. Best effort: returns False when not used."""
+        try:
+            return self._prime(prefix)
+        except Exception:  # noqa: BLE001 - an optimisation only; the real call works without it
+            return False
+
+    def _prefix_text(self, llama, prefix: list[dict]) -> str:
+        """The prompt text the chat template gives ``prefix`` up to the next user message's
+        content (two renders that differ only in that content share exactly this text)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            return ""
+        eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
+        bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
+        fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        a = fmt(messages=prefix + [{"role": "user", "content": "A"}]).prompt
+        b = fmt(messages=prefix + [{"role": "user", "content": "B"}]).prompt
+        return os.path.commonprefix([a, b])
+
+    def _prime(self, prefix: list[dict]) -> bool:
+        import hashlib
+        import pickle
+
+        import llama_cpp
+        import numpy as np
+
+        from ..config import cache_dir
+
+        llama, lock = self._loaded()
+        text = self._prefix_text(llama, prefix)
+        if not text:
+            return False
+        tokens = llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        n = len(tokens)
+        st = self.path.stat()
+        key = hashlib.sha256("|".join(map(str, (
+            self.path, st.st_size, st.st_mtime_ns, self.n_ctx, llama_cpp.__version__, text,
+        ))).encode()).hexdigest()[:32]
+        path = cache_dir() / "llama-prefix" / f"{key}.pkl"
+        with lock:
+            if llama.n_tokens >= n and list(llama.input_ids[:n]) == tokens:
+                return True  # already evaluated in this process
+            if path.is_file():
+                try:
+                    saved = pickle.loads(path.read_bytes())
+                    if saved["tokens"] != tokens:
+                        raise ValueError("stale prefix state")
+                    ids = np.zeros(llama.n_ctx(), dtype=np.intc)
+                    ids[:n] = tokens
+                    llama.load_state(llama_cpp.LlamaState(
+                        input_ids=ids, scores=np.zeros((1, llama.n_vocab()), dtype=np.single),
+                        n_tokens=n, llama_state=saved["state"],
+                        llama_state_size=len(saved["state"]), seed=self.seed))
+                    return True
+                except Exception:  # noqa: BLE001 - a stale or damaged file: rebuild it
+                    llama.reset()
+                    path.unlink(missing_ok=True)
+            llama.reset()
+            llama.eval(tokens)
+            state = llama.save_state()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(pickle.dumps({"tokens": tokens, "state": state.llama_state}))
+            os.replace(tmp, path)
+            return True
 
     def _loaded(self):
         """(llama, its lock): one llama context per model/settings per process; a context is not
