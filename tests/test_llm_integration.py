@@ -116,3 +116,22 @@ def test_ask_through_the_server(server, mem):
     assert not ans.abstained and ans.citations
     assert {c.id for c in ans.citations} <= {h.id for h in ans.hits}
     assert "".join(streamed) == ans.answer and len(streamed) > 1
+
+
+def test_prompt_prefix_state_is_cached_and_changes_nothing(llama, monkeypatch, tmp_path):
+    from memcli.ask import static_prefix
+
+    monkeypatch.setenv("MEMCLI_CACHE", str(tmp_path / "cache"))
+    prefix = static_prefix()
+    msgs = prefix + [{"role": "user", "content": "Today is 2024-05-01.\nSources:\n[1] (2024-02-10)"
+                      " \"My dentist is Dr. Alvarez\"\n\nQuestion: who is my dentist?"}]
+    model = llama._model()
+    model.reset()
+    plain = "".join(llama.stream(msgs, max_tokens=12, temperature=0.0))
+    model.reset()
+    assert llama.prime(prefix) is True  # evaluated and saved
+    [saved] = list((tmp_path / "cache" / "llama-prefix").glob("*.pkl"))
+    assert saved.stat().st_size > 10_000
+    model.reset()
+    assert llama.prime(prefix) is True and model.n_tokens > 50  # restored from the file
+    assert "".join(llama.stream(msgs, max_tokens=12, temperature=0.0)) == plain
