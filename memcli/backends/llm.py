@@ -12,6 +12,7 @@ Messages are OpenAI-style dicts ``{"role": "system"|"user"|"assistant", "content
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -65,6 +66,20 @@ def default_model_path() -> Path:
 # ---- llama-cpp-python in process -----------------------------------------------------------------
 _LLAMA_CACHE: dict[tuple, object] = {}
 _LLAMA_LOCK = threading.Lock()
+
+
+def _close_models() -> None:
+    """Free cached models while the interpreter is still whole (llama-cpp's __del__ at shutdown
+    otherwise prints 'NoneType object is not callable' tracebacks)."""
+    while _LLAMA_CACHE:
+        _, (llama, _lock) = _LLAMA_CACHE.popitem()
+        try:
+            llama.close()
+        except Exception:
+            pass
+
+
+atexit.register(_close_models)
 
 
 class LlamaLLM:
