@@ -153,6 +153,25 @@ def _first_byte(f: IO[bytes]) -> bytes:
             return chunk
 
 
+def stream_conversations(parts: list[Part], what: str, parse, id_key: str) -> Iterator[Record]:
+    """Records of the conversations in ``parts``, each made by ``parse(conversation)``.
+
+    A conversation with a field of an unexpected type deep inside becomes a Failed record (the rest
+    of the export still imports); a record saying the export is of another kind names the file."""
+    for part in parts:
+        for conv in stream_array(part, what):
+            try:
+                rec = parse(conv)
+            except (TypeError, AttributeError, ValueError, KeyError, RecursionError) as exc:
+                cid = conv.get(id_key) if isinstance(conv, dict) else None
+                rec = Failed(str(cid) if isinstance(cid, (str, int)) else "?",
+                             f"malformed conversation ({type(exc).__name__}: {exc})")
+            if isinstance(rec, Failed):
+                rec.label = part.label if rec.label == WRONG else \
+                    f"{part.label}: conversation {rec.label}"
+            yield rec
+
+
 def stream_array(part: Part, what: str) -> Iterator[object]:
     """Yield the elements of the JSON array in ``part`` one by one (ijson; constant memory).
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..timeutil import normalize
-from .base import (WRONG, Conversation, Failed, Message, Record, as_text, find_parts, stream_array,
-                   tidy)
+from .base import (WRONG, Conversation, Failed, Message, Record, as_text, find_parts,
+                   stream_conversations, tidy)
 
 SOURCE = "chatgpt"
 FILES = re.compile(r"conversations(-\d+)?\.json")
@@ -189,18 +189,8 @@ def parse(path: str | Path, *, all_branches: bool = False) -> Iterator[Record]:
     """Yield one record per conversation of a ChatGPT export (zip, folder or JSON file)."""
     path = Path(path)
     parts = find_parts(path, FILES, what="conversations.json (ChatGPT export)")
-    for part in parts:
-        for conv in stream_array(part, "ChatGPT conversations"):
-            try:
-                rec = parse_conversation(conv, all_branches=all_branches)
-            except (TypeError, AttributeError, ValueError, KeyError, RecursionError) as exc:
-                # a field of an unexpected type deep inside: skip this one conversation
-                cid = conv.get("id") if isinstance(conv, dict) else None
-                rec = Failed(str(cid) if isinstance(cid, (str, int)) else "?",
-                             f"malformed conversation ({type(exc).__name__}: {exc})")
-            if isinstance(rec, Failed):  # a wrong export type names the file, not a conversation
-                rec.label = part.label if rec.label == WRONG else \
-                    f"{part.label}: conversation {rec.label}"
-            yield rec
+    yield from stream_conversations(
+        parts, "ChatGPT conversations",
+        lambda conv: parse_conversation(conv, all_branches=all_branches), id_key="id")
 
 

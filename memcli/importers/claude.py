@@ -19,7 +19,7 @@ from typing import Iterator
 
 from ..timeutil import normalize
 from .base import (WRONG, Conversation, Document, Failed, Message, Part, Record, as_text,
-                   find_parts, sibling, stream_array, tidy)
+                   find_parts, sibling, stream_array, stream_conversations, tidy)
 
 SOURCE = "claude"
 FILES = re.compile(r"conversations\.json")
@@ -170,19 +170,8 @@ def parse(path: str | Path) -> Iterator[Record]:
     """Yield Conversation records, then project and memory Documents, of a Claude export."""
     path = Path(path)
     parts = find_parts(path, FILES, what="conversations.json (Claude export)")
-    for part in parts:
-        for conv in stream_array(part, "Claude conversations"):
-            try:
-                rec = parse_conversation(conv)
-            except (TypeError, AttributeError, ValueError, KeyError, RecursionError) as exc:
-                # a field of an unexpected type deep inside: skip this one conversation
-                cid = conv.get("uuid") if isinstance(conv, dict) else None
-                rec = Failed(str(cid) if isinstance(cid, (str, int)) else "?",
-                             f"malformed conversation ({type(exc).__name__}: {exc})")
-            if isinstance(rec, Failed):  # a wrong export type names the file, not a conversation
-                rec.label = part.label if rec.label == WRONG else \
-                    f"{part.label}: conversation {rec.label}"
-            yield rec
+    yield from stream_conversations(parts, "Claude conversations", parse_conversation,
+                                    id_key="uuid")
     for part in parts:
         proj = sibling(part, "projects.json")
         if proj:
