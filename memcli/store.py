@@ -528,22 +528,29 @@ class Store:
         return rows
 
     # ---- search primitives ----------------------------------------------------------------------
+    @staticmethod
+    def _column_filters(f: Filters, prefix: str = "") -> tuple[list[str], list]:
+        """Conditions on kind, source and date: columns of ``items`` and metadata columns of the
+        vec0 table alike (so the vector side filters inside its KNN scan)."""
+        parts, params = [], []
+        if f.kinds:
+            parts.append(f"{prefix}kind IN ({','.join('?' * len(f.kinds))})")
+            params += list(f.kinds)
+        if f.sources:
+            parts.append(f"{prefix}source IN ({','.join('?' * len(f.sources))})")
+            params += list(f.sources)
+        if f.since:
+            parts.append(f"{prefix}created_at >= ?")
+            params.append(f.since)
+        if f.until:
+            parts.append(f"{prefix}created_at < ?")
+            params.append(f.until)
+        return parts, params
+
     def _filter_sql(self, f: Filters | None, alias: str = "items") -> tuple[str, list]:
         if f is None or f.empty():
             return "", []
-        parts, params = [], []
-        if f.kinds:
-            parts.append(f"{alias}.kind IN ({','.join('?' * len(f.kinds))})")
-            params += list(f.kinds)
-        if f.sources:
-            parts.append(f"{alias}.source IN ({','.join('?' * len(f.sources))})")
-            params += list(f.sources)
-        if f.since:
-            parts.append(f"{alias}.created_at >= ?")
-            params.append(f.since)
-        if f.until:
-            parts.append(f"{alias}.created_at < ?")
-            params.append(f.until)
+        parts, params = self._column_filters(f, alias + ".")
         if f.tags:
             parts.append(f"EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = {alias}.id AND "
                          f"t.tag IN ({','.join('?' * len(f.tags))}))")
@@ -591,20 +598,8 @@ class Store:
         tags and conversation are checked after, over-fetching to keep k results."""
         if not self.has_vec_table():
             return []
-        pre, params = [], []
         f = filters or Filters()
-        if f.kinds:
-            pre.append(f"kind IN ({','.join('?' * len(f.kinds))})")
-            params += list(f.kinds)
-        if f.sources:
-            pre.append(f"source IN ({','.join('?' * len(f.sources))})")
-            params += list(f.sources)
-        if f.since:
-            pre.append("created_at >= ?")
-            params.append(f.since)
-        if f.until:
-            pre.append("created_at < ?")
-            params.append(f.until)
+        pre, params = self._column_filters(f)
         post = bool(f.tags or f.conversation)
         k = min(MAX_KNN, limit * 20 if post else limit)
         extra = "".join(" AND " + p for p in pre)
