@@ -84,21 +84,21 @@ def test_interrupted_digest_resumes_without_duplicates(mem, monkeypatch):
     add_conversation(mem, "c1", CONV1)
     add_conversation(mem, "c2", [("user", "I bought a red bicycle for commuting to the office.")],
                      day="2024-01-09")
-    real = Digester.notes
+    real = Digester.write_notes
     calls = {"n": 0}
 
-    def flaky(self, msgs, *, title):
+    def flaky(self, cands, msgs):
         calls["n"] += 1
         if calls["n"] == 2:
-            raise KeyboardInterrupt  # the user pressed Ctrl-C during the second conversation
-        return real(self, msgs, title=title)
+            raise KeyboardInterrupt  # Ctrl-C while the second conversation is being written
+        return real(self, cands, msgs)
 
-    monkeypatch.setattr(Digester, "notes", flaky)
+    monkeypatch.setattr(Digester, "write_notes", flaky)
     with pytest.raises(KeyboardInterrupt):
         digest(mem, use_llm=False)
     done = facts(mem)
     assert done and not any("bicycle" in n["text"] for n in done)  # c2 rolled back entirely
-    monkeypatch.setattr(Digester, "notes", real)
+    monkeypatch.setattr(Digester, "write_notes", real)
     report = digest(mem, use_llm=False)
     assert report.conversations == 1  # only c2 left
     assert any("bicycle" in n["text"] for n in facts(mem))
@@ -423,3 +423,26 @@ def test_unrelated_facts_do_not_supersede(mem):
                      day="2024-01-01")
     digest(mem, use_llm=False)
     assert all(n["valid_to"] is None for n in facts(mem))
+
+
+def test_model_calls_do_not_hold_the_write_lock(mem, home):
+    """While the (slow, real) model thinks, other processes must still be able to write: the
+    digest asks the model first and writes afterwards in one short transaction."""
+    from memcli.backends.embedders import HashEmbedder
+    from memcli.services import Memory
+
+    add_conversation(mem, "c1", CONV1)
+    other = Memory(home, embedder=HashEmbedder())
+    other.store.conn.execute("PRAGMA busy_timeout = 300")  # fail fast instead of waiting 30 s
+    written = []
+
+    def responder(messages):
+        written.append(other.remember(f"written while the model runs {len(written)}"))
+        return "not json"  # garbage: the rules take over
+
+    try:
+        digest(mem, llm=FakeLLM(responder))
+    finally:
+        other.close()
+    assert written and all(written)
+    assert check(mem.store)["duplicate_facts"] == 0

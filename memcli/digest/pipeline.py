@@ -102,8 +102,10 @@ class Digester:
         self.llm_links = llm_links  # also ask the LLM to judge each new link (slow on CPU)
 
     # ---- summaries -------------------------------------------------------------------------
-    def summarize(self, msgs: list[dict], vecs: np.ndarray, *, key: str, title: str | None,
-                  scope: str) -> int | None:
+    def propose_summary(self, msgs: list[dict], vecs: np.ndarray, *, title: str | None,
+                        scope: str) -> tuple:
+        """The summary's text, title, method and keywords (the LLM's if it passes the checks);
+        no database writes, so it runs outside any transaction."""
         text, kws, _ = extractive_summary(msgs, vecs)
         head = f"{scope.capitalize()} summary"
         stitle = f"{head}: {title}" if title else f"{head}: {', '.join(kws[:3])}"
@@ -124,6 +126,10 @@ class Digester:
                     self.report.llm.accepted += 1
                 else:
                     self.report.llm.rejected += 1
+        return text, stitle, method, kws, scope
+
+    def write_summary(self, proposal: tuple, msgs: list[dict], *, key: str) -> int | None:
+        text, stitle, method, kws, scope = proposal
         if not text:
             return None
         when = msgs[-1]["created_at"]
@@ -139,7 +145,8 @@ class Digester:
         return sid
 
     # ---- notes ------------------------------------------------------------------------------
-    def notes(self, msgs: list[dict], *, title: str | None) -> list[int]:
+    def propose_notes(self, msgs: list[dict], *, title: str | None) -> list[Candidate]:
+        """Candidate notes from the LLM (validated) and the rules; no database writes."""
         texts = [m["text"] for m in msgs]
         df, n = doc_freq(texts), len(texts)
         cands: list[Candidate] = []
@@ -149,7 +156,7 @@ class Digester:
                                        title=title)
         rest = [m if i not in covered else {**m, "_speaker": None} for i, m in enumerate(msgs)]
         cands += rule_notes(rest, df=df, n_docs=n, title=title)
-        return self.write_notes(cands, msgs)
+        return cands
 
     def write_notes(self, cands: list[Candidate], msgs: list[dict]) -> list[int]:
         if not cands:
@@ -200,24 +207,31 @@ class Digester:
         if not msgs:
             return
         title = conv.get("title")
-        with self.store.transaction():
-            vecs = _vectors(self.memory, msgs)
-            spans = segment(vecs)
-            if len(spans) > 1:
-                for s, e in spans:
-                    self.report.segments += 1
-                    if e - s >= self.min_summary_messages:
-                        a, b = msgs[s]["position"], msgs[e - 1]["position"]
-                        self.summarize(msgs[s:e], vecs[s:e], key=f"digest:segment:{conv_id}:{a}-{b}",
-                                       title=title, scope="segment")
-            else:
-                self.report.segments += len(spans)
-            if len(msgs) >= self.min_summary_messages:
-                a, b = msgs[0]["position"], msgs[-1]["position"]
-                self.summarize(msgs, vecs, key=f"digest:summary:{conv_id}:{a}-{b}", title=title,
-                               scope="conversation")
+        # Model work first, outside any transaction: a slow LLM must not hold the write lock
+        # (a concurrent `memcli add` would wait past the busy timeout). Then one short write.
+        vecs = _vectors(self.memory, msgs)
+        spans = segment(vecs)
+        summaries = []  # (proposal, messages, key)
+        if len(spans) > 1:
             for s, e in spans:
-                self.notes(msgs[s:e], title=title)
+                self.report.segments += 1
+                if e - s >= self.min_summary_messages:
+                    a, b = msgs[s]["position"], msgs[e - 1]["position"]
+                    summaries.append((self.propose_summary(msgs[s:e], vecs[s:e], title=title,
+                                                           scope="segment"),
+                                      msgs[s:e], f"digest:segment:{conv_id}:{a}-{b}"))
+        else:
+            self.report.segments += len(spans)
+        if len(msgs) >= self.min_summary_messages:
+            a, b = msgs[0]["position"], msgs[-1]["position"]
+            summaries.append((self.propose_summary(msgs, vecs, title=title, scope="conversation"),
+                              msgs, f"digest:summary:{conv_id}:{a}-{b}"))
+        notes = [(self.propose_notes(msgs[s:e], title=title), msgs[s:e]) for s, e in spans]
+        with self.store.transaction():
+            for proposal, part, key in summaries:
+                self.write_summary(proposal, part, key=key)
+            for cands, part in notes:
+                self.write_notes(cands, part)
             self.store.mark_digested("conversation", conv_id, max(m["position"] or 0 for m in msgs),
                                      self.report.mode)
         self.report.conversations += 1
@@ -225,8 +239,9 @@ class Digester:
 
     def item(self, row: dict) -> None:
         [row] = _prepare([dict(row)])
+        cands = self.propose_notes([row], title=row.get("title"))  # model work outside the lock
         with self.store.transaction():
-            self.notes([row], title=row.get("title"))
+            self.write_notes(cands, [row])
             self.store.mark_digested("item", row["id"], -1, self.report.mode)
         self.report.items += 1
         self.report.messages += 1
