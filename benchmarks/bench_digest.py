@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,44 +35,13 @@ EVAL = ROOT.parent / "shared" / "eval" / "locomo10.json"
 EVIDENCE = re.compile(r"D:?(\d+):(\d+)")
 KS = (5, 10, 25)
 
+from locomo import build_memory, sessions  # noqa: E402  (same loading as the LoCoMo runner)
+
 
 def make_embedder(name: str):
     from memcli.backends.embedders import HashEmbedder, make_embedder as make
 
     return HashEmbedder() if name == "hash" else make(name)
-
-
-def sessions(conv: dict):
-    out = []
-    for key, turns in conv.items():
-        m = re.fullmatch(r"session_(\d+)", key)
-        if m and isinstance(turns, list) and turns:
-            out.append((int(m.group(1)), conv.get(f"{key}_date_time"), turns))
-    return sorted(out)
-
-
-def build(sample: dict, home: Path, embedder, max_sessions: int | None = None):
-    from memcli.models import NewItem
-    from memcli.services import Memory
-    from memcli.timeutil import iso, parse_free
-
-    mem = Memory(home, embedder=embedder)
-    last = datetime(2023, 1, 1, tzinfo=timezone.utc)
-    for n, date, turns in sessions(sample["conversation"])[:max_sessions]:
-        dt = parse_free(date) if date else None
-        when = dt.astimezone(timezone.utc) if dt else last + timedelta(days=1)
-        last = max(last, when)
-        with mem.store.transaction():
-            cid = mem.store.upsert_conversation("locomo", f"{sample['sample_id']}/s{n}",
-                                                title=f"session {n}", created_at=iso(when))
-            mem.add_items([NewItem(
-                text=(t.get("text") or "") + (f" [shares {t['blip_caption']}]"
-                                              if t.get("blip_caption") else ""),
-                kind="message", source="locomo", role=t.get("speaker"),
-                created_at=iso(when + timedelta(seconds=i)), external_id=t["dia_id"],
-                position=i, key=f"locomo:{sample['sample_id']}:{t['dia_id']}")
-                for i, t in enumerate(turns)], conversation_id=cid)
-    return mem, last
 
 
 def machine() -> str:
@@ -99,7 +68,7 @@ def throughput(data, embedder_name: str, llm: bool, llm_sessions: int,
     for label, use_llm, max_sessions in modes:
         home = Path(tempfile.mkdtemp(prefix="bench-digest-"))
         try:
-            mem, _ = build(data[0], home, make_embedder(embedder_name), max_sessions)
+            mem, _ = build_memory(data[0], home, make_embedder(embedder_name), max_sessions)
             n_msgs = mem.store.counts()["messages"]
             t0 = time.perf_counter()
             llm_obj = None
@@ -135,7 +104,7 @@ def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
     for sample in data[:n_samples]:
         t0 = time.perf_counter()
         home = Path(tempfile.mkdtemp(prefix="bench-locomo-"))
-        mem, last = build(sample, home, embedder)
+        mem, last = build_memory(sample, home, embedder)
         now = last + timedelta(days=1)
         known = {t["dia_id"] for _, _, turns in sessions(sample["conversation"]) for t in turns}
         qas = []

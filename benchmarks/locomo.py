@@ -103,8 +103,10 @@ def session_time(text: str | None, fallback: datetime) -> datetime:
 
 
 # ---- building a memory ------------------------------------------------------------------------
-def build_memory(sample: dict, home: Path, embedder) -> tuple[object, datetime]:
-    """Store one LoCoMo conversation the way an importer would. Returns (Memory, last date)."""
+def build_memory(sample: dict, home: Path, embedder, max_sessions: int | None = None
+                 ) -> tuple[object, datetime]:
+    """Store one LoCoMo conversation (its first ``max_sessions`` sessions) the way an importer
+    would. Returns (Memory, last date)."""
     from memcli.models import NewItem
     from memcli.services import Memory
     from memcli.timeutil import iso
@@ -116,7 +118,7 @@ def build_memory(sample: dict, home: Path, embedder) -> tuple[object, datetime]:
         for n, date, _ in sessions(sample["conversation"]):
             last = max(last, session_time(date, last))
         return mem, last
-    for n, date, turns in sessions(sample["conversation"]):
+    for n, date, turns in sessions(sample["conversation"])[:max_sessions]:
         when = session_time(date, last + timedelta(days=1))
         last = max(last, when)
         with mem.store.transaction():
