@@ -165,7 +165,7 @@ def _import_conversations(memory: Memory, source: str, path: Path, records, *, d
 
     def flush() -> None:
         nonlocal pending, pending_n, done
-        texts = [embed_text(it.title, it.text) for _, items in pending for it in items]
+        texts = [embed_text(it.title, it.text, it.role) for _, items in pending for it in items]
         vectors = embed_batch(memory, texts)
         at = 0
         for rec, items in pending:
@@ -248,7 +248,7 @@ def _import_markdown(memory: Memory, path: Path, records, *, dry_run: bool,
 
     def flush() -> None:
         nonlocal pending, pending_n, done
-        texts = [embed_text(it.title, it.text) for _, items, _ in pending for it in items]
+        texts = [embed_text(it.title, it.text, it.role) for _, items, _ in pending for it in items]
         vectors = embed_batch(memory, texts)
         at = 0
         for note, items, old_ids in pending:

@@ -213,7 +213,7 @@ def repair(memory, *, embedder=None) -> Report:
         done_n = 0
         for start in range(0, len(redo), 256):
             rows = store.items_for_embedding(redo[start:start + 256])
-            vecs = embedder.embed([embed_text(r["title"], r["text"]) for r in rows])
+            vecs = embedder.embed([embed_text(r["title"], r["text"], r["role"]) for r in rows])
             with store.transaction():  # short transactions: other writers keep going
                 store.put_vectors((r["id"], v) for r, v in zip(rows, vecs))
             done_n += len(rows)

@@ -717,7 +717,7 @@ class Store:
             chunk = list(ids[i:i + 500])
             q = ",".join("?" * len(chunk))
             out += _rows(self.conn.execute(
-                f"SELECT id, title, text FROM items WHERE id IN ({q}) ORDER BY id", chunk))
+                f"SELECT id, title, text, role FROM items WHERE id IN ({q}) ORDER BY id", chunk))
         return out
 
     def reindex_btrees(self) -> None:

@@ -11,6 +11,7 @@ from memcli import db as dbmod
 from memcli.backends.embedders import HashEmbedder
 from memcli.maintenance import backup, diagnose, repair
 from memcli.services import Memory
+from memcli.models import NewItem
 
 
 def _mode(path):
@@ -315,3 +316,18 @@ def test_doctor_fix_rebuilds_a_damaged_index(mem, cli):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 12
     conn.close()
+
+
+def test_doctor_reembeds_a_named_speakers_line_as_add_did(mem):
+    """A vector rebuilt by `doctor --fix` must equal the one written at import (speaker name in)."""
+    import numpy as np
+
+    from memcli.maintenance import repair
+
+    [item_id] = mem.add_items([NewItem("I adopted a greyhound", kind="message", role="Caroline")])
+    before = np.frombuffer(mem.store.vectors_of([item_id])[item_id], dtype=np.float32).copy()
+    with mem.store.transaction():
+        mem.store.delete_vectors([item_id])
+    repair(mem, embedder=mem.embedder)
+    after = np.frombuffer(mem.store.vectors_of([item_id])[item_id], dtype=np.float32)
+    assert np.allclose(before, after)

@@ -73,8 +73,8 @@ def _vectors(memory, rows: list[dict]) -> np.ndarray:
         else:
             missing.append(i)
     if missing:
-        vecs = memory.embedder.embed([embed_text(rows[i].get("title"), rows[i]["text"])
-                                      for i in missing])
+        vecs = memory.embedder.embed([embed_text(rows[i].get("title"), rows[i]["text"],
+                                                 rows[i].get("role")) for i in missing])
         for j, i in enumerate(missing):
             out[i] = vecs[j]
     return out
