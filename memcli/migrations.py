@@ -37,7 +37,17 @@ def apply(conn) -> None:
     migrations = sqlite_utils.Migrations(SET)
     for fn in STEPS:
         migrations()(fn)
-    migrations.apply(sqlite_utils.Database(conn))
+    db = sqlite_utils.Database(conn)
+    for attempt in range(len(STEPS) + 1):
+        try:
+            migrations.apply(db)
+            return
+        except Exception as exc:
+            # Another process opening the same new memory applied this migration between our
+            # look at what is pending and our write: ours rolled back; look again.
+            if "UNIQUE constraint failed: _sqlite_migrations" not in str(exc) or \
+                    attempt == len(STEPS):
+                raise
 
 
 def _run(db, script: str) -> None:
