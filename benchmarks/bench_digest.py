@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -32,10 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EVAL = ROOT.parent / "shared" / "eval" / "locomo10.json"
-EVIDENCE = re.compile(r"D:?(\d+):(\d+)")
 KS = (5, 10, 25)
 
-from locomo import build_memory, sessions  # noqa: E402  (same loading as the LoCoMo runner)
+from locomo import build_memory, clean_evidence, turn_ids  # noqa: E402  (same loading as the LoCoMo runner)
 
 
 def make_embedder(name: str):
@@ -106,14 +104,12 @@ def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
         home = Path(tempfile.mkdtemp(prefix="bench-locomo-"))
         mem, last = build_memory(sample, home, embedder)
         now = last + timedelta(days=1)
-        known = {t["dia_id"] for _, _, turns in sessions(sample["conversation"]) for t in turns}
+        known = turn_ids(sample)
         qas = []
         for qa in sample["qa"]:
             if qa.get("category") not in (1, 2, 3, 4):
                 continue
-            gold = [f"D{a}:{b}" for a, b in EVIDENCE.findall(" ".join(map(str, qa.get(
-                "evidence") or [])))]
-            gold = [g for g in dict.fromkeys(gold) if g in known]
+            gold = clean_evidence(qa.get("evidence"), known)
             if gold:
                 qas.append((qa["question"], gold, qa["category"]))
 

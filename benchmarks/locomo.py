@@ -85,6 +85,11 @@ def sessions(conv: dict) -> list[tuple[int, str | None, list[dict]]]:
     return sorted(out, key=lambda s: s[0])
 
 
+def turn_ids(sample: dict) -> set[str]:
+    """The ids of every turn in a sample (evidence naming anything else is dropped)."""
+    return {t["dia_id"] for _, _, turns in sessions(sample["conversation"]) for t in turns}
+
+
 def turn_text(turn: dict) -> str:
     """What a LoCoMo turn says; an image is replaced by its caption, as in the paper."""
     text = (turn.get("text") or "").strip()
@@ -196,7 +201,7 @@ def evaluate(data: list[dict], embedder, *, limit_samples: int | None, digest: b
         mem, last = build_memory(sample, home, embedder)
         built = time.perf_counter() - t0
         now = last + timedelta(days=1)
-        known = {t["dia_id"] for _, _, turns in sessions(sample["conversation"]) for t in turns}
+        known = turn_ids(sample)
         runs = [("verbatim", mem)]
         if digest:
             dhome = home.parent / (home.name + "-digest")
