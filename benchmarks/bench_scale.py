@@ -18,7 +18,6 @@ Everything is written through ``Memory.add_items(..., vectors=...)``, the produc
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import sys
@@ -168,12 +167,12 @@ def grow(mem, synth: Synth, target: int, state: dict, log) -> float:
     return time.perf_counter() - t
 
 
-def measure(mem, queries: list[str], n: int) -> dict:
+def measure(mem, queries: list[str], n: int, exact_queries: int = 10) -> dict:
     from memcli.search import fts_query
 
     for q in queries[:3]:  # warm: model loaded, pages cached
         mem.search(q, limit=10)
-    full, kw, vec = [], [], []
+    full, kw, vec, exact, overlap10, overlap50 = [], [], [], [], [], []
     for i in range(n):
         q = queries[i % len(queries)]
         t = time.perf_counter()
@@ -185,10 +184,17 @@ def measure(mem, queries: list[str], n: int) -> dict:
         kw.append(time.perf_counter() - t)
         qv = mem.embedder.embed([q])[0]
         t = time.perf_counter()
-        mem.store.vec_search(qv, 50)
+        got = [h[0] for h in mem.store.vec_search(qv, 50)]
         vec.append(time.perf_counter() - t)
+        if i < exact_queries:  # what the index returns next to sqlite-vec's exact float scan
+            t = time.perf_counter()
+            want = [h[0] for h in mem.store.vec_search(qv, 50, exact=True)]
+            exact.append(time.perf_counter() - t)
+            overlap10.append(len(set(got[:10]) & set(want[:10])) / 10)
+            overlap50.append(len(set(got) & set(want)) / 50)
     return {"search": common.timing_summary(full), "fts": common.timing_summary(kw),
-            "vec": common.timing_summary(vec)}
+            "vec": common.timing_summary(vec), "exact": common.timing_summary(exact),
+            "overlap10": sum(overlap10) / len(overlap10), "overlap50": sum(overlap50) / len(overlap50)}
 
 
 def vector_only(n: int, embedder, queries: list[str], reps: int, log) -> dict:
@@ -281,14 +287,17 @@ def main(argv=None) -> int:
             log(f"growing to {size:,} items")
             build = grow(mem, synth, size, state, log)
             mem.close()
+            t = time.perf_counter()
             mem = Memory(home, embedder=embedder)  # reopen: a fresh connection, warm OS cache
+            opened = time.perf_counter() - t  # includes pending migrations (an older store)
             m = measure(mem, QUERIES, args.queries)
-            rows.append({"size": state["items"], "build_s": build, "m": m,
+            rows.append({"size": state["items"], "build_s": build, "m": m, "open_s": opened,
                          "rss": common.rss_mib(), "db": db_size_mib(mem.db_path),
                          "load": common.load_average()})
             log(f"{size:,}: search p50 {m['search']['p50_ms']:.1f} ms, "
                 f"p95 {m['search']['p95_ms']:.1f} ms; FTS p50 {m['fts']['p50_ms']:.1f} ms; "
-                f"vector p50 {m['vec']['p50_ms']:.1f} ms; RSS {rows[-1]['rss']:.0f} MiB; "
+                f"vector p50 {m['vec']['p50_ms']:.1f} ms (exact scan {m['exact']['p50_ms']:.0f}"
+                f" ms, top-10 overlap {m['overlap10']:.3f}); RSS {rows[-1]['rss']:.0f} MiB; "
                 f"DB {rows[-1]['db']:.0f} MiB; build {build:.0f} s; load {rows[-1]['load']}")
         mem.close()
     finally:
@@ -312,12 +321,15 @@ def main(argv=None) -> int:
         print()
         print(common.table(
             ["items", "search p50 ms", "search p95 ms", "FTS p50 ms", "vector p50 ms",
-             "vector p95 ms", "RSS MiB", "DB MiB", "insert items/s", "load avg"],
+             "vector p95 ms", "exact vec0 scan p50 ms", "vector top-10 / top-50 = exact",
+             "RSS MiB", "DB MiB", "insert items/s", "open s", "load avg"],
             [(f"{r['size']:,}", r["m"]["search"]["p50_ms"], r["m"]["search"]["p95_ms"],
               r["m"]["fts"]["p50_ms"], r["m"]["vec"]["p50_ms"], r["m"]["vec"]["p95_ms"],
+              r["m"]["exact"]["p50_ms"],
+              f"{r['m']['overlap10']:.3f} / {r['m']['overlap50']:.3f}",
               f"{r['rss']:.0f}", f"{r['db']:.0f}",
               f"{(r['size'] - (rows[i - 1]['size'] if i else 0)) / r['build_s']:.0f}"
-              if r["build_s"] else "reused", r["load"])
+              if r["build_s"] else "reused", f"{r['open_s']:.1f}", r["load"])
              for i, r in enumerate(rows)]))
     if vrows:
         print("\nVector index alone (k = 50; the product's exact float vec0 scan vs a "

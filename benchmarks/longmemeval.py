@@ -64,7 +64,11 @@ def parse_date(text: str | None) -> datetime | None:
     m = DATE.search(str(text))
     if m:
         y, mo, d, hh, mm = m.groups()
-        return datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), tzinfo=timezone.utc)
+        try:
+            return datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0),
+                            tzinfo=timezone.utc)
+        except ValueError:  # "2023/13/45": not a date; fall through to the free parser
+            pass
     from memcli.timeutil import parse_free
 
     dt = parse_free(str(text))
@@ -250,22 +254,31 @@ def main(argv=None) -> int:
     types = set(args.types.split(",")) if args.types else None
     t = time.perf_counter()
     cache = CachingEmbedder(common.make_embedder(args.embedder))
-    results = []
+    results: list[dict] = []
+    failed: list[str] = []
     for entry in iter_questions(args.file):
         if args.limit is not None and len(results) >= args.limit:
             break
         if types and entry.get("question_type") not in types:
             continue
-        r = run_question(entry, cache, args.hits)
+        try:
+            r = run_question(entry, cache, args.hits)
+        except (KeyError, TypeError, ValueError) as exc:  # one malformed entry, not the whole run
+            failed.append(f"{entry.get('question_id', '?')}: {type(exc).__name__}: {exc}")
+            print(f"skipped {failed[-1]}", file=sys.stderr, flush=True)
+            continue
         results.append(r)
         print(f"[{len(results)}] {r['question_id']} {r['type']}: {r['messages']} messages, "
               f"build {r['build_s']:.1f}s, search {r['search_s'] * 1000:.0f} ms",
               file=sys.stderr, flush=True)
     if not results:
-        print("no questions matched", file=sys.stderr)
+        print("no questions matched" + (f" ({len(failed)} malformed)" if failed else ""),
+              file=sys.stderr)
         return 1
     summary = summarise(results)
     print(report(summary, results, args, time.perf_counter() - t, cache))
+    if failed:
+        print(f"\n{len(failed)} malformed question(s) skipped:\n" + "\n".join(failed))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "questions": results}, indent=1))
     return 0

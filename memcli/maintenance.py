@@ -142,6 +142,14 @@ def _consistency(memory, embedder, report: Report) -> None:
                                            count=len(ids), ids=ids,
                                            fixable=vec_fixable or what == "extra"))
 
+    coarse = store.coarse_inconsistencies()
+    for what, text in (("missing", "vectors are missing from the coarse index"),
+                       ("extra", "coarse index entries belong to no vector")):
+        ids = coarse[what]
+        if ids:
+            report.problems.append(Problem("vectors", f"{len(ids)} {text} ({_ids(ids)})",
+                                           count=len(ids), ids=ids))
+
     orphans = store.foreign_key_orphans()
     by_table: dict[tuple, list] = {}
     for o in orphans:
@@ -218,6 +226,13 @@ def repair(memory, *, embedder=None) -> Report:
                 store.put_vectors((r["id"], v) for r, v in zip(rows, vecs))
             done_n += len(rows)
         fixed.append(f"vectors: embedded {done_n} items with {embedder.model_id}")
+
+    coarse = store.coarse_inconsistencies()
+    if coarse["missing"] or coarse["extra"]:
+        with store.transaction():
+            store.rebuild_coarse(coarse["missing"], coarse["extra"])
+        fixed.append(f"vectors: coarse index: derived {len(coarse['missing'])} missing and "
+                     f"dropped {len(coarse['extra'])} extra entries")
 
     _fix_permissions(memory, fixed)
     after = diagnose(memory, embedder=embedder)

@@ -151,3 +151,30 @@ def m002_digest(db):
         );
         CREATE INDEX IF NOT EXISTS note_history_item ON note_history (item_id)
         """)
+
+
+@migration
+def m003_coarse_vectors(db):
+    """The coarse vector index (memcli/vecindex.py): sign bits in chunks of 256 items, and a
+    float16 copy of each vector for re-scoring. A memory indexed before this migration gets both
+    derived from its float vectors here, once."""
+    _run(db, """
+        CREATE TABLE IF NOT EXISTS vec_bits (chunk INTEGER PRIMARY KEY, bits BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS vec_f16 (item_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)
+        """)
+    if db.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'items_vec'").fetchone():
+        _backfill_coarse(db.conn)
+
+
+def _backfill_coarse(conn) -> None:
+    import numpy as np
+
+    from .store import VEC_TABLE, coarse_put
+
+    batch = []
+    for item_id, blob in conn.execute(f"SELECT item_id, embedding FROM {VEC_TABLE}"):
+        batch.append((item_id, np.frombuffer(blob, dtype=np.float32)))
+        if len(batch) >= 4096:
+            coarse_put(conn, batch)
+            batch = []
+    coarse_put(conn, batch)

@@ -20,6 +20,11 @@ from .timeutil import normalize, now_iso
 
 VEC_TABLE = "items_vec"
 MAX_KNN = 4096  # sqlite-vec's limit on k
+# The coarse index (memcli/vecindex.py; tables vec_bits and vec_f16, kept in step with items_vec):
+COARSE_MIN = 20_000  # fewer vectors than this: the exact vec0 scan takes ≤ ~20 ms, use it
+COARSE_CANDIDATES = 400  # Hamming-nearest re-scored exactly per search (at least limit × 8)
+EXACT_SUBSET = 20_000  # a kind/source/date/tag filter leaving at most this many items: re-score
+#                        all of them exactly instead of filtering the Hamming candidates
 
 
 def content_hash(text: str) -> str:
@@ -30,6 +35,30 @@ def _vec_bytes(vec) -> bytes:
     import numpy as np
 
     return np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def coarse_put(conn, pairs: Sequence[tuple[int, object]]) -> None:
+    """Write (item id, vector) pairs into the coarse index (vec_bits, vec_f16); also used by the
+    migration that derives the index for memories indexed before it existed."""
+    if not pairs:
+        return
+    import numpy as np
+
+    from . import vecindex as vx
+
+    vecs = np.stack([np.asarray(v, dtype=np.float32).reshape(-1) for _, v in pairs])
+    bits = vx.pack_bits(vecs, vecs.shape[1])
+    conn.executemany("INSERT OR REPLACE INTO vec_f16(item_id, embedding) VALUES (?, ?)",
+                     [(int(i), vx.f16_bytes(v)) for (i, _), v in zip(pairs, vecs)])
+    by_chunk: dict[int, dict[int, bytes]] = {}
+    for (item_id, _), b in zip(pairs, bits):
+        by_chunk.setdefault(int(item_id) // vx.CHUNK, {})[int(item_id) % vx.CHUNK] = b.tobytes()
+    width = vx.chunk_bytes(bits.shape[1])
+    for chunk, put in by_chunk.items():
+        row = conn.execute("SELECT bits FROM vec_bits WHERE chunk = ?", (chunk,)).fetchone()
+        blob = row[0] if row and len(row[0]) == width else None
+        conn.execute("INSERT OR REPLACE INTO vec_bits(chunk, bits) VALUES (?, ?)",
+                     (chunk, vx.update_chunk(blob, bits.shape[1], put)))
 
 
 def _rows(cur) -> list[dict]:
@@ -45,6 +74,8 @@ class Store:
         self.path = Path(path)
         self.conn = dbmod.connect(self.path)
         self._depth = 0
+        self._coarse_gen = 0  # bumped on every write to the coarse index by this connection
+        self._coarse_cache: tuple | None = None  # ((data_version, gen), BitMatrix)
         try:
             dbmod.retry_locked(lambda: migrations.apply(self.conn))
         except Exception as exc:  # a file that is not SQLite, or a broken one
@@ -130,6 +161,9 @@ class Store:
     def reset_vector_index(self, model_id: str, dim: int) -> None:
         with self.transaction():
             self.conn.execute(f"DROP TABLE IF EXISTS {VEC_TABLE}")
+            self.conn.execute("DELETE FROM vec_bits")
+            self.conn.execute("DELETE FROM vec_f16")
+            self._coarse_gen += 1
             self._create_vec_table(dim)
             self.set_meta("embedding_model", model_id)
             self.set_meta("embedding_dim", str(dim))
@@ -137,6 +171,7 @@ class Store:
     def put_vectors(self, rows: Iterable[tuple[int, object]]) -> None:
         """(item id, vector) pairs; replaces what was there. Items deleted meanwhile (embedding
         runs outside the transaction) are skipped."""
+        written = []
         for item_id, vec in rows:
             self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
             meta = self.conn.execute(
@@ -146,6 +181,82 @@ class Store:
             self.conn.execute(
                 f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
                 "VALUES (?, ?, ?, ?, ?)", (item_id, _vec_bytes(vec), *meta))
+            written.append((item_id, vec))
+        self._coarse_put(written)
+
+    # ---- the coarse index (sign bits + float16 copies; see vecindex.py) -------------------------
+    def _coarse_put(self, pairs: Sequence[tuple[int, object]]) -> None:
+        """Add or replace (item id, vector) pairs in vec_bits and vec_f16."""
+        if pairs:
+            coarse_put(self.conn, pairs)
+            self._coarse_gen += 1
+
+    def _coarse_drop(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        from . import vecindex as vx
+
+        self.conn.executemany("DELETE FROM vec_f16 WHERE item_id = ?", [(int(i),) for i in ids])
+        by_chunk: dict[int, set[int]] = {}
+        for item_id in ids:
+            by_chunk.setdefault(int(item_id) // vx.CHUNK, set()).add(int(item_id) % vx.CHUNK)
+        for chunk, drop in by_chunk.items():
+            row = self.conn.execute("SELECT bits FROM vec_bits WHERE chunk = ?", (chunk,)).fetchone()
+            if row is None:
+                continue
+            blob = vx.update_chunk(row[0], None, {}, drop)
+            if vx.chunk_ids(blob, chunk):
+                self.conn.execute("UPDATE vec_bits SET bits = ? WHERE chunk = ?", (blob, chunk))
+            else:
+                self.conn.execute("DELETE FROM vec_bits WHERE chunk = ?", (chunk,))
+        self._coarse_gen += 1
+
+    def _bit_matrix(self, dim: int):
+        """Every vector's sign bits, loaded once per process and reloaded only after a write
+        (ours, or another connection's: PRAGMA data_version)."""
+        from . import vecindex as vx
+
+        key = (self.conn.execute("PRAGMA data_version").fetchone()[0], self._coarse_gen)
+        if self._coarse_cache is None or self._coarse_cache[0] != key:
+            chunks = self.conn.execute("SELECT chunk, bits FROM vec_bits ORDER BY chunk").fetchall()
+            self._coarse_cache = (key, vx.BitMatrix(chunks, dim))
+        return self._coarse_cache[1]
+
+    def _f16_rows(self, ids: Sequence[int]) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        ids = [int(i) for i in ids]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            out += self.conn.execute(
+                f"SELECT item_id, embedding FROM vec_f16 WHERE item_id IN ({q})", chunk).fetchall()
+        return out
+
+    def coarse_inconsistencies(self) -> dict[str, list[int]]:
+        """Vectors missing from the coarse index, and coarse entries with no vector."""
+        from . import vecindex as vx
+
+        vecs = ({r[0] for r in self.conn.execute(f"SELECT item_id FROM {VEC_TABLE}")}
+                if self.has_vec_table() else set())
+        f16 = {r[0] for r in self.conn.execute("SELECT item_id FROM vec_f16")}
+        bits: set[int] = set()
+        for chunk, blob in self.conn.execute("SELECT chunk, bits FROM vec_bits"):
+            bits.update(vx.chunk_ids(blob, chunk))
+        return {"missing": sorted(vecs - (f16 & bits)), "extra": sorted((f16 | bits) - vecs)}
+
+    def rebuild_coarse(self, missing: Sequence[int], extra: Sequence[int]) -> None:
+        """Repair the coarse index from the float vectors: derive the ``missing`` entries, drop
+        the ``extra`` ones (see ``coarse_inconsistencies``)."""
+        import numpy as np
+
+        self._coarse_drop(list(extra))
+        todo = [int(i) for i in missing]
+        for i in range(0, len(todo), 500):
+            chunk = todo[i:i + 500]
+            rows = self.conn.execute(
+                f"SELECT item_id, embedding FROM {VEC_TABLE} WHERE item_id IN "
+                f"({','.join('?' * len(chunk))})", chunk).fetchall()
+            self._coarse_put([(r[0], np.frombuffer(r[1], dtype=np.float32)) for r in rows])
 
     # ---- conversations --------------------------------------------------------------------------
     def upsert_conversation(self, source: str, external_id: str, *, title: str | None = None,
@@ -239,6 +350,7 @@ class Store:
                     f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (item_id, _vec_bytes(vector), item.kind, item.source, created))
+                self._coarse_put([(item_id, vector)])
         return item_id
 
     def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
@@ -296,6 +408,7 @@ class Store:
             self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
             if self.has_vec_table():
                 self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
+            self._coarse_drop([item_id])
             self.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
 
     def orphaned_conversations(self) -> list[int]:
@@ -592,13 +705,20 @@ class Store:
                 out.setdefault(a, []).append((b, d))
         return out
 
-    def vec_search(self, vector, limit: int, filters: Filters | None = None
-                   ) -> list[tuple[int, float]]:
-        """(item id, cosine similarity) best first. kind/source/date filter inside the KNN scan;
-        tags and conversation are checked after, over-fetching to keep k results."""
+    def vec_search(self, vector, limit: int, filters: Filters | None = None, *,
+                   exact: bool = False) -> list[tuple[int, float]]:
+        """(item id, cosine similarity) best first.
+
+        Small stores (and ``exact``): sqlite-vec's exact scan; kind/source/date filter inside it,
+        tags and conversation after, over-fetching to keep k results. From ``COARSE_MIN`` vectors
+        on: the coarse index (vecindex.py), re-scored exactly against float16 copies."""
         if not self.has_vec_table():
             return []
         f = filters or Filters()
+        if not exact:
+            hits = self._coarse_search(vector, limit, f)
+            if hits is not None:
+                return hits
         pre, params = self._column_filters(f)
         post = bool(f.tags or f.conversation)
         k = min(MAX_KNN, limit * 20 if post else limit)
@@ -616,6 +736,36 @@ class Store:
                 f"SELECT id FROM items WHERE id IN ({q}){where}", [*ids, *pparams])}
             hits = [h for h in hits if h[0] in keep]
         return hits[:limit]
+
+    def _coarse_search(self, vector, limit: int, f: Filters) -> list[tuple[int, float]] | None:
+        """The coarse path of ``vec_search``; None means "use the exact scan"."""
+        import numpy as np
+
+        from . import vecindex as vx
+
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        dim = int(vec.shape[0])
+        bm = self._bit_matrix(dim)
+        if len(bm) < COARSE_MIN:
+            return None
+        want = max(COARSE_CANDIDATES, limit * 8)
+        if f.empty():
+            return vx.rescore(vec, self._f16_rows(bm.nearest(vec, want, dim)))[:limit]
+        where, params = self._filter_sql(f)
+        subset = [r[0] for r in self.conn.execute(
+            f"SELECT id FROM items WHERE 1 = 1{where} LIMIT ?", [*params, EXACT_SUBSET + 1])]
+        if len(subset) <= EXACT_SUBSET:  # a narrow filter: every item that passes, exactly
+            return vx.rescore(vec, self._f16_rows(subset))[:limit]
+        # A broad filter: most of the Hamming-nearest pass it; fetch more and keep those that do.
+        cand = [int(i) for i in bm.nearest(vec, min(len(bm), want * 4), dim)]
+        keep: set[int] = set()
+        for i in range(0, len(cand), 500):
+            chunk = cand[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            keep.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM items WHERE id IN ({q}){where}", [*chunk, *params]))
+        hits = vx.rescore(vec, self._f16_rows([c for c in cand if c in keep][:want]))
+        return hits[:limit] if len(hits) >= limit else None
 
     def vectors_of(self, ids: Sequence[int]) -> dict[int, bytes]:
         if not self.has_vec_table() or not ids:
@@ -710,6 +860,7 @@ class Store:
     def delete_vectors(self, ids: Sequence[int]) -> None:
         for item_id in ids:
             self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
+        self._coarse_drop(list(ids))
 
     def items_for_embedding(self, ids: Sequence[int]) -> list[dict]:
         out: list[dict] = []
