@@ -219,7 +219,8 @@ def report(summary: dict, results: list[dict], args, elapsed: float, cache) -> s
     extra = {"file": f"{args.file.name} ({args.file.stat().st_size / 1e6:.1f} MB)",
              "embedder": args.embedder,
              "questions": f"{len(results)} run, {n_abs} abstention (_abs) skipped in the averages",
-             "search": f"Memory.search(question, limit={args.hits}, now=question_date)",
+             "search": f"Memory.search(question, limit={args.hits}, now=question_date); "
+                       "sessions ranked by their best turn",
              "import": f"{msgs:,} messages in {build:.0f} s incl. embedding "
                        f"(embedder cache: {cache.hits:,} hits, {cache.misses:,} misses)",
              "search time": f"p50 {common.percentile(searches, 50) * 1000:.0f} ms, "
@@ -244,7 +245,9 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--types", default=None,
                     help="comma-separated question types to keep (e.g. multi-session)")
-    ap.add_argument("--hits", type=int, default=50, help="search limit per question")
+    ap.add_argument("--hits", type=int, default=200,
+                    help="turns retrieved per question; sessions are ranked by their best turn "
+                         "in this list, so it must be deep enough to rank 50 sessions")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
     ap.add_argument("--json", type=Path, default=None, help="write per-question results here")
     args = ap.parse_args(argv)

@@ -22,7 +22,8 @@ VEC_TABLE = "items_vec"
 MAX_KNN = 4096  # sqlite-vec's limit on k
 # The coarse index (memcli/vecindex.py; tables vec_bits and vec_f16, kept in step with items_vec):
 COARSE_MIN = 20_000  # fewer vectors than this: the exact vec0 scan takes ≤ ~20 ms, use it
-COARSE_CANDIDATES = 400  # Hamming-nearest re-scored exactly per search (at least limit × 8)
+COARSE_CANDIDATES = 1000  # Hamming-nearest re-scored exactly per search (at least limit × 8):
+#   on real MiniLM vectors at 1M items they hold 0.970 of the exact top-10 (400: 0.961), +5 ms
 EXACT_SUBSET = 20_000  # a kind/source/date/tag filter leaving at most this many items: re-score
 #                        all of them exactly instead of filtering the Hamming candidates
 
@@ -766,6 +767,17 @@ class Store:
                 f"SELECT id FROM items WHERE id IN ({q}){where}", [*chunk, *params]))
         hits = vx.rescore(vec, self._f16_rows([c for c in cand if c in keep][:want]))
         return hits[:limit] if len(hits) >= limit else None
+
+    def approx_vectors(self, ids: Sequence[int]) -> dict:
+        """item id → float32 array from the float16 copies (a primary-key read; sqlite-vec's
+        own rows cost a chunk read each), falling back to the exact vector where none is kept."""
+        import numpy as np
+
+        out = {int(i): np.frombuffer(b, dtype=np.float16).astype(np.float32)
+               for i, b in self._f16_rows(ids)}
+        rest = [i for i in ids if int(i) not in out]
+        out.update((i, np.frombuffer(b, dtype=np.float32)) for i, b in self.vectors_of(rest).items())
+        return out
 
     def vectors_of(self, ids: Sequence[int]) -> dict[int, bytes]:
         if not self.has_vec_table() or not ids:
