@@ -446,3 +446,21 @@ def test_model_calls_do_not_hold_the_write_lock(mem, home):
         other.close()
     assert written and all(written)
     assert check(mem.store)["duplicate_facts"] == 0
+
+
+def test_a_fact_keeps_its_speaker_so_questions_naming_them_find_it(mem):
+    conv = mem.store.upsert_conversation("locomo", "s2", title="Session 2")
+    mem.add_items([
+        NewItem(text="I started learning the cello last month and I love it.", kind="message",
+                role="Caroline", source="locomo", position=0, created_at="2023-05-08T13:56:00Z",
+                key="c:0"),
+        NewItem(text="That is wonderful, keep practising!", kind="message", role="Melanie",
+                source="locomo", position=1, created_at="2023-05-08T13:57:00Z", key="c:1"),
+    ], conversation_id=conv)
+    digest(mem, use_llm=False)
+    notes = facts(mem)
+    assert notes and all(n["role"] in ("Caroline", "Melanie") for n in notes)
+    cello = next(n for n in notes if "cello" in n["text"])
+    assert cello["role"] == "Caroline"
+    hits = mem.search("What instrument is Caroline learning?", limit=5)
+    assert any(h.id == cello["id"] for h in hits)

@@ -176,6 +176,7 @@ class Digester:
             key = f"digest:fact:{src['id']}:{content_hash(c.text)[:16]}"
             [nid] = self.memory.add_items([NewItem(
                 text=c.text, kind="fact", source=SOURCE, created_at=src["created_at"],
+                role=src.get("role"),  # who said it: a question naming them favours it (search.py)
                 key=key, tags=c.tags, importance=0.6 if c.type in ("preference", "decision")
                 else 0.5,
                 meta={"type": c.type, "keywords": c.keywords, "context": c.context,
