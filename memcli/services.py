@@ -102,9 +102,13 @@ class Memory:
             vectors_todo = [vectors[i] for i in todo] if vectors is not None else []
         ids: list[int | None] = [None] * len(items)
         with self.store.transaction():
+            added = []
             for j, i in enumerate(todo):
                 ids[i] = self.store.insert_item(items[i], conversation_id=conversation_id,
-                                                vector=vectors_todo[j])
+                                                vector=vectors_todo[j], coarse=False)
+                if ids[i] is not None:
+                    added.append((ids[i], vectors_todo[j]))
+            self.store.coarse_add(added)  # one write per chunk of the coarse index, not per item
         return ids
 
     def remember(self, text: str, *, title: str | None = None, tags: Iterable[str] = (),

@@ -183,11 +183,11 @@ class Store:
                 f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
                 "VALUES (?, ?, ?, ?, ?)", (item_id, _vec_bytes(vec), *meta))
             written.append((item_id, vec))
-        self._coarse_put(written)
+        self.coarse_add(written)
 
     # ---- the coarse index (sign bits + float16 copies; see vecindex.py) -------------------------
-    def _coarse_put(self, pairs: Sequence[tuple[int, object]]) -> None:
-        """Add or replace (item id, vector) pairs in vec_bits and vec_f16."""
+    def coarse_add(self, pairs: Sequence[tuple[int, object]]) -> None:
+        """Add or replace (item id, vector) pairs in the coarse index (vec_bits and vec_f16)."""
         if pairs:
             coarse_put(self.conn, pairs)
             self._coarse_gen += 1
@@ -257,7 +257,7 @@ class Store:
             rows = self.conn.execute(
                 f"SELECT item_id, embedding FROM {VEC_TABLE} WHERE item_id IN "
                 f"({','.join('?' * len(chunk))})", chunk).fetchall()
-            self._coarse_put([(r[0], np.frombuffer(r[1], dtype=np.float32)) for r in rows])
+            self.coarse_add([(r[0], np.frombuffer(r[1], dtype=np.float32)) for r in rows])
 
     # ---- conversations --------------------------------------------------------------------------
     def upsert_conversation(self, source: str, external_id: str, *, title: str | None = None,
@@ -325,8 +325,10 @@ class Store:
         return found
 
     def insert_item(self, item: NewItem, *, conversation_id: int | None = None,
-                    vector=None) -> int | None:
-        """Insert one item with its tags, FTS row and vector. Returns None if its key exists."""
+                    vector=None, coarse: bool = True) -> int | None:
+        """Insert one item with its tags, FTS row and vector. Returns None if its key exists.
+        ``coarse=False``: the caller adds the vector to the coarse index itself (``coarse_add``,
+        batched, in the same transaction)."""
         if item.key and self.key_exists(item.key):
             return None
         created = normalize(item.created_at) or now_iso()
@@ -351,7 +353,8 @@ class Store:
                     f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (item_id, _vec_bytes(vector), item.kind, item.source, created))
-                self._coarse_put([(item_id, vector)])
+                if coarse:
+                    self.coarse_add([(item_id, vector)])
         return item_id
 
     def set_tags(self, item_id: int, tags: Iterable[str]) -> None:
@@ -744,6 +747,9 @@ class Store:
 
         from . import vecindex as vx
 
+        top = self.conn.execute("SELECT max(chunk) FROM vec_bits").fetchone()[0]
+        if top is None or (top + 1) * vx.CHUNK < COARSE_MIN:  # certainly small: skip loading
+            return None
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         dim = int(vec.shape[0])
         bm = self._bit_matrix(dim)
