@@ -203,7 +203,9 @@ class Store:
             by_chunk.setdefault(int(item_id) // vx.CHUNK, set()).add(int(item_id) % vx.CHUNK)
         for chunk, drop in by_chunk.items():
             row = self.conn.execute("SELECT bits FROM vec_bits WHERE chunk = ?", (chunk,)).fetchone()
-            if row is None:
+            present = set(vx.chunk_ids(row[0], chunk)) if row else set()
+            drop = {s for s in drop if chunk * vx.CHUNK + s in present}
+            if not drop:  # none of these items had a vector: leave the chunk alone
                 continue
             blob = vx.update_chunk(row[0], None, {}, drop)
             if vx.chunk_ids(blob, chunk):
