@@ -184,8 +184,9 @@ def aggregate(rows: list[dict]) -> dict:
 
 
 def evaluate(data: list[dict], embedder, *, limit_samples: int | None, digest: bool,
-             work: Path | None, baselines: bool, log=print) -> dict:
+             work: Path | None, baselines: bool, ask_path: bool = False, log=print) -> dict:
     """Run every question; returns {column: {category: [per-question scores]}}."""
+    from memcli.ask import retrieve_for_question
     from memcli.search import fts_query
 
     fixes = load_audit(SHARED_EVAL / "locomo_audit_errors.json")
@@ -225,6 +226,11 @@ def evaluate(data: list[dict], embedder, *, limit_samples: int | None, digest: b
                 ranked = hit_dia_ids(m, m.search(qa["question"], limit=50, now=now))
                 add(f"{name}", cat, score(ranked, gold))
                 add(f"{name} (audited)", cat, score(ranked, fixed))
+                if ask_path:  # what `memcli ask` retrieves: the question's date window, if any
+                    hits, _, _ = retrieve_for_question(m, qa["question"], limit=50, now=now)
+                    ranked = hit_dia_ids(m, hits)
+                    add(f"{name}, ask retrieval", cat, score(ranked, gold))
+                    add(f"{name}, ask retrieval (audited)", cat, score(ranked, fixed))
             if baselines:
                 by_id = {}
                 kw = mem.store.fts_search(fts_query(qa["question"]), 50)
@@ -251,7 +257,9 @@ def report(result: dict, args, elapsed: float) -> str:
     out = [common.header(
         "LoCoMo evidence retrieval (turn level, categories 1-4)",
         extra={"embedder": args.embedder, "samples": args.samples or 10,
-               "search": "Memory.search(question, limit=50, now=day after the last session)",
+               "search": "Memory.search(question, limit=50, now=day after the last session)"
+                         + ("; 'ask retrieval': memcli.ask.retrieve_for_question(question, "
+                            "limit=50, now=…)" if getattr(args, "ask_path", False) else ""),
                "wall time": f"{elapsed:.0f} s"})]
     if result.get("digest"):
         out.append(f"- digest (last sample): {result['digest']}")
@@ -286,6 +294,10 @@ def main(argv=None) -> int:
                     help="skip the FTS-only and vector-only rows")
     ap.add_argument("--work", type=Path, default=None,
                     help="keep (and reuse) the per-sample stores in this directory")
+    ap.add_argument("--ask", dest="ask_path", action="store_true",
+                    help="also measure what `memcli ask` retrieves (memcli.ask."
+                         "retrieve_for_question: a date phrase in the question narrows the search "
+                         "to that window when it holds a relevant hit)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
     if not args.data.exists():
@@ -294,7 +306,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     embedder = common.make_embedder(args.embedder)
     result = evaluate(load(args.data), embedder, limit_samples=args.samples, digest=args.digest,
-                      work=args.work, baselines=args.baselines,
+                      work=args.work, baselines=args.baselines, ask_path=args.ask_path,
                       log=lambda s: print(s, file=sys.stderr, flush=True))
     text = report(result, args, time.perf_counter() - t)
     print(text)

@@ -303,6 +303,16 @@ def retrieve(memory, question: str, *, limit: int, filters: Filters | None, now:
     return hits, None, query
 
 
+def retrieve_for_question(memory, question: str, *, limit: int, now: datetime,
+                          filters: Filters | None = None):
+    """What `memcli ask` retrieves: ``retrieve`` with the date window kept only when it holds a hit
+    relevant by ask's own test (similarity ≥ ``ask_abstain_threshold`` or a strong keyword match).
+    benchmarks/locomo.py ``--ask`` measures this path."""
+    threshold = float(memory.config.ask_abstain_threshold)
+    return retrieve(memory, question, limit=limit, filters=filters, now=now,
+                    relevant=lambda h, q: is_relevant(h, content_words(q), threshold))
+
+
 # ---- the whole thing ------------------------------------------------------------------------------
 def ask(memory, question: str, *, limit: int | None = None, now: datetime | None = None, llm=None,
         use_llm: bool = True, on_token: Callable[[str], None] | None = None,
@@ -371,9 +381,8 @@ def _start_preload(llm):
 def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters, max_tokens,
          ready) -> Answer:
     threshold = float(cfg.ask_abstain_threshold)
-    hits, window, query = retrieve(
-        memory, question, limit=limit, filters=filters, now=now,
-        relevant=lambda h, q: is_relevant(h, content_words(q), threshold))
+    hits, window, query = retrieve_for_question(memory, question, limit=limit, filters=filters,
+                                                now=now)
     qwords = content_words(query)
     if not any(is_relevant(h, qwords, threshold) for h in hits):
         emit(ABSTAIN_TEXT)

@@ -104,7 +104,7 @@ def test_locomo_smoke_on_two_samples(capsys, tmp_path):
     if not data.exists():
         pytest.skip("../shared/eval/locomo10.json is not present")
     out = tmp_path / "locomo.json"
-    assert locomo.main(["--samples", "2", "--embedder", "hash", "--no-baselines",
+    assert locomo.main(["--samples", "2", "--embedder", "hash", "--no-baselines", "--ask",
                         "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| memcli: verbatim |" in printed and "DRAGON" in printed
@@ -113,6 +113,8 @@ def test_locomo_smoke_on_two_samples(capsys, tmp_path):
     assert overall["n"] == 231  # conv-26 (150) + conv-30 (81) questions in categories 1-4
     assert 0.3 < overall["R@50"] <= 1.0 and overall["R@5"] <= overall["R@50"]
     assert summary["verbatim (audited)"]["overall"]["n"] == 231
+    ask = summary["verbatim, ask retrieval"]["overall"]
+    assert ask["n"] == 231 and 0.3 < ask["R@50"] <= 1.0
 
 
 # ---- scale ---------------------------------------------------------------------------------------
