@@ -131,3 +131,16 @@ def test_bench_scale_smoke(capsys, tmp_path):
     with Memory(tmp_path / "home") as mem:
         stats = mem.stats()
     assert stats["messages"] == 700 and stats["vectors"] == 700 and stats["fts_rows"] == 700
+
+
+def test_bench_scale_real_probe_compares_with_the_exact_scan(capsys, tmp_path):
+    if not shared_path("eval", "locomo10.json").exists():
+        pytest.skip("../shared/eval/locomo10.json is not present")
+    import bench_scale
+
+    # ~6k items: under COARSE_MIN, so vec_search is the exact scan and must agree with itself
+    assert bench_scale.main(["--sizes", "200", "--queries", "2", "--embedder", "hash",
+                             "--home", str(tmp_path / "home"), "--real-probe", "5"]) == 0
+    probe = capsys.readouterr().out.split("Real-text probe")[1]
+    row = [ln.split("|") for ln in probe.splitlines() if ln.startswith("| 200")]
+    assert len(row) == 1 and row[0][2].strip() == "5" and float(row[0][3]) == 1.0, probe
