@@ -105,6 +105,7 @@ class Store:
             yield
         except BaseException:
             self._depth -= 1
+            self._coarse_gen += 1  # a bit matrix loaded inside this transaction may hold its rows
             if self._depth == 0:
                 self.conn.execute("ROLLBACK")
             else:

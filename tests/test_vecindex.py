@@ -161,3 +161,16 @@ def test_doctor_finds_and_repairs_a_damaged_coarse_index(mem, cli):
     fixed = maintenance.repair(mem, embedder=mem.embedder)
     assert not fixed.problems and any("coarse" in f for f in fixed.fixed)
     assert mem.store.coarse_inconsistencies() == {"missing": [], "extra": []}
+
+
+def test_a_rolled_back_write_leaves_no_trace_in_the_cached_index(mem, coarse_always):
+    fill(mem, 60)
+    probe = near(mem, 5, scale=0.01)
+    with pytest.raises(RuntimeError):
+        with mem.store.transaction():
+            [new_id] = mem.add_items([NewItem(text="ghost", kind="note", source="cli")],
+                                     vectors=[probe])
+            assert mem.store.vec_search(probe, 1)[0][0] == new_id  # cached, uncommitted
+            raise RuntimeError("roll back")
+    assert new_id not in {i for i, _ in mem.store.vec_search(probe, 60)}
+    assert len(mem.store._bit_matrix(mem.embedder.dim)) == 60
