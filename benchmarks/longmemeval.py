@@ -171,14 +171,21 @@ def sessions_of(turns: list[str], session_ids: set[str]) -> list[str]:
     return out
 
 
-def run_question(entry: dict, embedder, hits: int) -> dict:
+def run_question(entry: dict, embedder, hits: int, ask_path: bool = False) -> dict:
     home = Path(tempfile.mkdtemp(prefix="lme-"))
     try:
         t0 = time.perf_counter()
         mem, gold_turns = build_memory(entry, home, embedder)
         t1 = time.perf_counter()
         now = parse_date(entry.get("question_date"))
-        found = mem.search(entry["question"], limit=hits, now=now)
+        if ask_path:  # what `memcli ask` retrieves (a date phrase narrows to its window)
+            from memcli.ask import retrieve_for_question
+            from memcli.timeutil import utcnow
+
+            found, _, _ = retrieve_for_question(mem, entry["question"], limit=hits,
+                                                now=now or utcnow())
+        else:
+            found = mem.search(entry["question"], limit=hits, now=now)
         t2 = time.perf_counter()
         ranked = [h.source.get("message_id") for h in found if h.source.get("message_id")]
         session_ids = {str(s) for s in entry["haystack_session_ids"]}
@@ -219,7 +226,8 @@ def report(summary: dict, results: list[dict], args, elapsed: float, cache) -> s
     extra = {"file": f"{args.file.name} ({args.file.stat().st_size / 1e6:.1f} MB)",
              "embedder": args.embedder,
              "questions": f"{len(results)} run, {n_abs} abstention (_abs) skipped in the averages",
-             "search": f"Memory.search(question, limit={args.hits}, now=question_date); "
+             "search": ("memcli.ask.retrieve_for_question" if args.ask_path else "Memory.search")
+                       + f"(question, limit={args.hits}, now=question_date); "
                        "sessions ranked by their best turn",
              "import": f"{msgs:,} messages in {build:.0f} s incl. embedding "
                        f"(embedder cache: {cache.hits:,} hits, {cache.misses:,} misses)",
@@ -249,6 +257,9 @@ def main(argv=None) -> int:
                     help="turns retrieved per question; sessions are ranked by their best turn "
                          "in this list, so it must be deep enough to rank 50 sessions")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
+    ap.add_argument("--ask", dest="ask_path", action="store_true",
+                    help="retrieve as `memcli ask` does (memcli.ask.retrieve_for_question: a date "
+                         "phrase in the question narrows the search, relative to question_date)")
     ap.add_argument("--json", type=Path, default=None, help="write per-question results here")
     args = ap.parse_args(argv)
     if not args.file.exists():
@@ -265,7 +276,7 @@ def main(argv=None) -> int:
         if types and entry.get("question_type") not in types:
             continue
         try:
-            r = run_question(entry, cache, args.hits)
+            r = run_question(entry, cache, args.hits, args.ask_path)
         except (KeyError, TypeError, ValueError) as exc:  # one malformed entry, not the whole run
             failed.append(f"{entry.get('question_id', '?')}: {type(exc).__name__}: {exc}")
             print(f"skipped {failed[-1]}", file=sys.stderr, flush=True)

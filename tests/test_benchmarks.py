@@ -87,6 +87,11 @@ def test_longmemeval_runner_on_fixture(tmp_path, capsys):
     assert longmemeval.main([str(FIXTURE), "--embedder", "hash", "--limit", "1",
                              "--types", "multi-session", "--json", str(out)]) == 0
     assert [q["question_id"] for q in json.loads(out.read_text())["questions"]] == ["q_multi_1"]
+    # --ask: the same questions retrieved the way `memcli ask` does
+    assert longmemeval.main([str(FIXTURE), "--embedder", "hash", "--ask", "--json", str(out)]) == 0
+    assert "memcli.ask.retrieve_for_question(question" in capsys.readouterr().out
+    asked = {q["question_id"]: q for q in json.loads(out.read_text())["questions"]}
+    assert asked["q_user_1"]["session"]["recall_all@5"] == 1.0
 
 
 # ---- LoCoMo --------------------------------------------------------------------------------------
