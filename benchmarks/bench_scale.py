@@ -260,35 +260,27 @@ def real_probe(mem, n_questions: int, log) -> dict | None:
     that the coarse index returns in its top 10. (Synthetic vectors are near-ties inside a cluster,
     so their own overlap says little; real neighbours stand out from the crowd.)"""
     import locomo
-    from memcli.models import NewItem
 
     path = locomo.SHARED_EVAL / "locomo10.json"
     if not path.exists():
         log(f"real probe skipped: {path} not found")
         return None
     data = locomo.load(path)
-    if not mem.store.find_conversation("probe", "locomo-0-1"):
+    if not mem.store.find_conversation("probe", f"{data[0]['sample_id']}/session_1"):
         t = time.perf_counter()
-        for si, sample in enumerate(data):
-            for n, _, turns in locomo.sessions(sample["conversation"]):
-                with mem.store.transaction():
-                    cid = mem.store.upsert_conversation("probe", f"locomo-{si}-{n}")
-                    mem.add_items([NewItem(text=locomo.turn_text(tn), kind="message",
-                                           source="probe", role=tn.get("speaker"), position=i,
-                                           key=f"probe:{si}:{tn['dia_id']}")
-                                   for i, tn in enumerate(turns)], conversation_id=cid)
+        for sample in data:
+            locomo.add_sample(mem, sample, source="probe")
         log(f"  real probe: LoCoMo turns embedded and stored in {time.perf_counter() - t:.0f} s")
     questions = [qa["question"] for sample in data for qa in sample["qa"]
-                 if qa.get("category") in (1, 2, 3, 4)][::7][:n_questions]
+                 if qa.get("category") in locomo.CATEGORIES][::7][:n_questions]
     qvs = mem.embedder.embed(questions)
-    overlap, top_sim, coarse_ms = [], [], []
+    overlap, coarse_ms = [], []
     for qv in qvs:
         t = time.perf_counter()
         got = [h[0] for h in mem.store.vec_search(qv, 10)]
         coarse_ms.append(time.perf_counter() - t)
         want = mem.store.vec_search(qv, 10, exact=True)
         overlap.append(len(set(got) & {h[0] for h in want}) / 10)
-        top_sim.append(want[0][1])
     return {"questions": len(qvs), "overlap10": sum(overlap) / len(overlap),
             "all10": sum(o == 1.0 for o in overlap) / len(overlap),
             "coarse": common.timing_summary(coarse_ms)}

@@ -345,7 +345,7 @@ def main(argv=None) -> int:
 
     cmd = shlex.join([Path(sys.executable).name, "benchmarks/kill9.py",
                       *(argv if argv is not None else sys.argv[1:])])
-    print(f"### Crash safety: kill -9 during import and digest\n")
+    print("### Crash safety: kill -9 during import and digest\n")
     print(f"- machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"- command: `{cmd}` (seed {seed}; MEMCLI_EMBEDDER=hash, MEMCLI_LLM=fake)\n")

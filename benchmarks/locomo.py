@@ -112,29 +112,39 @@ def build_memory(sample: dict, home: Path, embedder, max_sessions: int | None = 
                  ) -> tuple[object, datetime]:
     """Store one LoCoMo conversation (its first ``max_sessions`` sessions) the way an importer
     would. Returns (Memory, last date)."""
-    from memcli.models import NewItem
     from memcli.services import Memory
-    from memcli.timeutil import iso
 
     mem = Memory(home, embedder=embedder)
-    sid = sample["sample_id"]
-    last = datetime(2023, 1, 1, tzinfo=timezone.utc)
     if mem.store.counts()["messages"]:  # reused store (--work)
+        last = datetime(2023, 1, 1, tzinfo=timezone.utc)
         for n, date, _ in sessions(sample["conversation"]):
             last = max(last, session_time(date, last))
         return mem, last
+    return mem, add_sample(mem, sample, max_sessions=max_sessions)
+
+
+def add_sample(mem, sample: dict, *, source: str = SOURCE, max_sessions: int | None = None
+               ) -> datetime:
+    """Add one LoCoMo conversation to ``mem``: a conversation per session (external id
+    ``<sample id>/session_<n>``, the session date), its turns as messages (external id = the turn
+    id, role = the speaker). Returns the last session date."""
+    from memcli.models import NewItem
+    from memcli.timeutil import iso
+
+    sid = sample["sample_id"]
+    last = datetime(2023, 1, 1, tzinfo=timezone.utc)
     for n, date, turns in sessions(sample["conversation"])[:max_sessions]:
         when = session_time(date, last + timedelta(days=1))
         last = max(last, when)
         with mem.store.transaction():
             cid = mem.store.upsert_conversation(
-                SOURCE, f"{sid}/session_{n}", title=f"{sid} session {n}", created_at=iso(when))
+                source, f"{sid}/session_{n}", title=f"{sid} session {n}", created_at=iso(when))
             mem.add_items([
-                NewItem(text=turn_text(t), kind="message", source=SOURCE, role=t.get("speaker"),
+                NewItem(text=turn_text(t), kind="message", source=source, role=t.get("speaker"),
                         created_at=iso(when + timedelta(seconds=i)), external_id=t["dia_id"],
-                        position=i, key=f"{SOURCE}:{sid}:{t['dia_id']}")
+                        position=i, key=f"{source}:{sid}:{t['dia_id']}")
                 for i, t in enumerate(turns)], conversation_id=cid)
-    return mem, last
+    return last
 
 
 def run_digest(mem) -> str:
