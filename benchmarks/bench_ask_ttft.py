@@ -41,8 +41,8 @@ WORDS = ("meeting lunch train book recipe garden budget trip call email project 
 
 def seed(home: Path, n: int) -> None:
     from memcli.backends.embedders import make_embedder
-    from memcli.models import NewItem
-    from memcli.services import Memory
+    from memcli.core.models import NewItem
+    from memcli.services.memory import Memory
 
     rnd = random.Random(3)
     t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -86,10 +86,10 @@ def run_once(home: Path, question: str, naive: bool, max_tokens: int) -> tuple[f
 PHASES = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import memcli.cli  # noqa: F401  (what the memcli entry point imports)
+import memcli.cli.main  # noqa: F401  (what the memcli entry point imports)
 t1 = time.perf_counter()
-from memcli.ask import build_messages, content_words, select_context, static_prefix
-from memcli.services import Memory
+from memcli.services.ask import build_messages, content_words, select_context, static_prefix
+from memcli.services.memory import Memory
 mem = Memory()
 q = sys.argv[1]
 hits = mem.search(q, limit=mem.config.ask_context_items)
@@ -101,7 +101,7 @@ t3 = time.perf_counter()
 msgs = build_messages(q, hits, today="2024-05-01")
 next(iter(llm.stream(msgs, max_tokens=8)))
 t4 = time.perf_counter()
-print(json.dumps({"import memcli.cli": t1 - t0, "open store + embed query + search": t2 - t1,
+print(json.dumps({"import memcli.cli.main": t1 - t0, "open store + embed query + search": t2 - t1,
                   "import llama_cpp + load GGUF + restore cached prompt-prefix state": t3 - t2,
                   "evaluate the rest of the prompt to the first token": t4 - t3,
                   "prompt characters": sum(len(m["content"]) for m in msgs)}))

@@ -37,7 +37,7 @@ QUESTIONS = ["Where does my sister Anna live?", "What is grandma's wifi password
 
 
 def seeded_memory(home: Path, embedder, llm):
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     mem = Memory(home, embedder=embedder, llm=llm)
     for title, text in NOTES:
@@ -93,8 +93,8 @@ def bench_ui(words: int) -> str:
 def bench_model() -> str:
     from memcli.backends.embedders import make_embedder
     from memcli.backends.llm import make_llm
-    from memcli.chat import ChatSession
-    from memcli.config import Config
+    from memcli.services.chat import ChatSession
+    from memcli.core.config import Config
 
     cfg = Config.load()
     rows = []

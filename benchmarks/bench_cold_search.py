@@ -74,8 +74,8 @@ def synth(n: int, seed: int = 7):
 
 
 def build_store(home: Path, n: int) -> None:
-    from memcli.models import NewItem
-    from memcli.services import Memory
+    from memcli.core.models import NewItem
+    from memcli.services.memory import Memory
 
     with Memory(home) as mem:
         for conv in synth(n - len(NEEDLES)):

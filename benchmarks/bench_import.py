@@ -2,7 +2,7 @@
 
 Generates a synthetic ChatGPT export (``conversations.json``, tree-shaped ``mapping`` like the real
 thing) and the same conversations as JSONL, imports each into a fresh memory through the library
-(``memcli.ingest.import_path``, what ``memcli import`` calls), and reports messages/s with the time
+(``memcli.services.ingest.import_path``, what ``memcli import`` calls), and reports messages/s with the time
 split into parse+validate, embedding and database writes. A re-import (must add 0) is timed too.
 
     .venv/bin/python benchmarks/bench_import.py [--messages 5000] [--per-conversation 20]
@@ -96,8 +96,8 @@ class TimedEmbedder:
 
 
 def run_one(source: str, path: Path, embedder, workdir: Path) -> dict:
-    from memcli.ingest import import_path
-    from memcli.services import Memory
+    from memcli.services.ingest import import_path
+    from memcli.services.memory import Memory
 
     timed = TimedEmbedder(embedder)
     with Memory(workdir / f"home-{source}", embedder=timed) as mem:

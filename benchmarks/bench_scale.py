@@ -134,8 +134,8 @@ class Synth:
 
 def grow(mem, synth: Synth, target: int, state: dict, log) -> float:
     """Add synthetic messages until the store holds ``target`` items. Returns seconds spent."""
-    from memcli.models import NewItem
-    from memcli.timeutil import iso
+    from memcli.core.models import NewItem
+    from memcli.core.timeutil import iso
 
     need = target - state["items"]
     if need <= 0:
@@ -168,7 +168,7 @@ def grow(mem, synth: Synth, target: int, state: dict, log) -> float:
 
 
 def measure(mem, queries: list[str], n: int, exact_queries: int = 10) -> dict:
-    from memcli.search import fts_query
+    from memcli.retrieval.hybrid import fts_query
 
     for q in queries[:3]:  # warm: model loaded, pages cached
         mem.search(q, limit=10)
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     tmp = None
     home = args.home

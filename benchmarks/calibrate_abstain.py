@@ -93,11 +93,11 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["MEMCLI_EMBEDDER"] = args.embedder
 
-    from memcli.ask import content_words, is_relevant
+    from memcli.services.ask import content_words, is_relevant
     from memcli.backends.embedders import make_embedder
-    from memcli.services import Memory
-    from memcli.timeparse import strip_phrase, time_window
-    from memcli.timeutil import utcnow
+    from memcli.services.memory import Memory
+    from memcli.retrieval.dates import strip_phrase, time_window
+    from memcli.core.timeutil import utcnow
 
     with tempfile.TemporaryDirectory() as home:
         mem = Memory(home, embedder=make_embedder(args.embedder))

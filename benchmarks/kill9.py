@@ -9,7 +9,7 @@ committed before is still there (nothing lost); no key, no (conversation, messag
 conversation appears twice (nothing duplicated); every stored conversation has all its messages
 (a conversation is written all-or-nothing); items, FTS rows and vectors are equally many, and
 every ``--full-check-every`` kills and at the end the full doctor checks pass
-(``memcli.maintenance.diagnose``). At the end the count equals what the export holds.
+(``memcli.services.maintenance.diagnose``). At the end the count equals what the export holds.
 
 The digest phase runs `memcli digest` (fake LLM) uninterrupted on a copy as the reference, then
 kills it on the original at random points and resumes; the derived notes must match the
@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 
 SCRIPT = Path(sys.executable).with_name("memcli")
 MEMCLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c",
-                                                 "from memcli.cli import run; run()"]
+                                                 "from memcli.cli.main import run; run()"]
 # Chat-like sentences (the digest only derives notes from text that reads like facts).
 SENTENCES = ["I met {p} at the {n} in {c} on {d}.", "My {r} {p} moved to {c} last {t}.",
              "We booked the {n} for {d} because {p} likes {c}.", "Remember that {p} is allergic "
@@ -98,10 +98,10 @@ class Checker:
 
     def check(self, expected: dict[str, int], label: str, full: bool = True) -> int:
         """``full`` adds `memcli doctor`'s checks (slower); otherwise the index row counts."""
-        from memcli import db as dbmod
+        from memcli.store import connection as dbmod
         from memcli.backends.embedders import HashEmbedder
-        from memcli.maintenance import diagnose
-        from memcli.services import Memory
+        from memcli.services.maintenance import diagnose
+        from memcli.services.memory import Memory
 
         db_path = self.home / "memcli.db"
         if not db_path.exists():
@@ -238,7 +238,7 @@ def import_phase(args, work: Path, rng: random.Random) -> dict:
 
 # ---- phase 2: digest ---------------------------------------------------------------------------
 def derived_fingerprint(home: Path) -> tuple[Counter, dict]:
-    from memcli import db as dbmod
+    from memcli.store import connection as dbmod
 
     conn = dbmod.connect(home / "memcli.db")
     try:

@@ -3,7 +3,7 @@
 For each of the 10 LoCoMo conversations: a fresh memory in a temp dir, every session stored as a
 conversation (``Store.upsert_conversation``) and its turns as ``kind="message"`` items through
 ``Memory.add_items`` (real embedder, FTS, vectors; ``external_id`` = the dia_id, ``created_at`` =
-the session date, ``role`` = the speaker), optionally ``memcli.digest`` run over it, then every
+the session date, ``role`` = the speaker), optionally ``memcli.services.digest`` run over it, then every
 question asked with ``Memory.search(question, limit=50, now=<day after the last session>)``.
 
 Reported: evidence recall@5/10/25/50 (share of the gold evidence turns found in the top k, averaged
@@ -99,7 +99,7 @@ def turn_text(turn: dict) -> str:
 
 
 def session_time(text: str | None, fallback: datetime) -> datetime:
-    from memcli.timeutil import parse_free
+    from memcli.core.timeutil import parse_free
 
     dt = parse_free(text) if text else None
     if dt is None:
@@ -112,7 +112,7 @@ def build_memory(sample: dict, home: Path, embedder, max_sessions: int | None = 
                  ) -> tuple[object, datetime]:
     """Store one LoCoMo conversation (its first ``max_sessions`` sessions) the way an importer
     would. Returns (Memory, last date)."""
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     mem = Memory(home, embedder=embedder)
     if mem.store.counts()["messages"]:  # reused store (--work)
@@ -128,8 +128,8 @@ def add_sample(mem, sample: dict, *, source: str = SOURCE, max_sessions: int | N
     """Add one LoCoMo conversation to ``mem``: a conversation per session (external id
     ``<sample id>/session_<n>``, the session date), its turns as messages (external id = the turn
     id, role = the speaker). Returns the last session date."""
-    from memcli.models import NewItem
-    from memcli.timeutil import iso
+    from memcli.core.models import NewItem
+    from memcli.core.timeutil import iso
 
     sid = sample["sample_id"]
     last = datetime(2023, 1, 1, tzinfo=timezone.utc)
@@ -151,14 +151,14 @@ def run_digest(mem) -> str:
     """Run memcli's digest (deterministic mode: no LLM, so the figures are reproducible).
     Returns a one-line description of what it made."""
     try:
-        from memcli.digest import digest
+        from memcli.services.digest import digest
     except ImportError:
-        raise SystemExit("--digest: this checkout has no memcli.digest module")
+        raise SystemExit("--digest: this checkout has no memcli.services.digest module")
     t = time.perf_counter()
     r = digest(mem, use_llm=False)
     fields = ("conversations", "messages", "notes", "summaries", "links", "superseded", "merged")
     made = ", ".join(f"{getattr(r, f)} {f}" for f in fields if hasattr(r, f))
-    return f"memcli.digest.digest(use_llm=False) in {time.perf_counter() - t:.1f} s: {made}"
+    return f"memcli.services.digest.digest(use_llm=False) in {time.perf_counter() - t:.1f} s: {made}"
 
 
 def hit_dia_ids(mem, hits) -> list[str]:
@@ -196,8 +196,8 @@ def aggregate(rows: list[dict]) -> dict:
 def evaluate(data: list[dict], embedder, *, limit_samples: int | None, digest: bool,
              work: Path | None, baselines: bool, ask_path: bool = False, log=print) -> dict:
     """Run every question; returns {column: {category: [per-question scores]}}."""
-    from memcli.ask import retrieve_for_question
-    from memcli.search import fts_query
+    from memcli.services.ask import retrieve_for_question
+    from memcli.retrieval.hybrid import fts_query
 
     fixes = load_audit(SHARED_EVAL / "locomo_audit_errors.json")
     cols: dict[str, dict[int, list[dict]]] = {}
@@ -268,7 +268,7 @@ def report(result: dict, args, elapsed: float) -> str:
         "LoCoMo evidence retrieval (turn level, categories 1-4)",
         extra={"embedder": args.embedder, "samples": args.samples or 10,
                "search": "Memory.search(question, limit=50, now=day after the last session)"
-                         + ("; 'ask retrieval': memcli.ask.retrieve_for_question(question, "
+                         + ("; 'ask retrieval': memcli.services.ask.retrieve_for_question(question, "
                             "limit=50, now=…)" if getattr(args, "ask_path", False) else ""),
                "wall time": f"{elapsed:.0f} s"})]
     if result.get("digest"):
@@ -299,13 +299,13 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=SHARED_EVAL / "locomo10.json")
     ap.add_argument("--samples", type=int, default=None, help="only the first N conversations")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
-    ap.add_argument("--digest", action="store_true", help="also run memcli.digest and compare")
+    ap.add_argument("--digest", action="store_true", help="also run memcli.services.digest and compare")
     ap.add_argument("--no-baselines", dest="baselines", action="store_false",
                     help="skip the FTS-only and vector-only rows")
     ap.add_argument("--work", type=Path, default=None,
                     help="keep (and reuse) the per-sample stores in this directory")
     ap.add_argument("--ask", dest="ask_path", action="store_true",
-                    help="also measure what `memcli ask` retrieves (memcli.ask."
+                    help="also measure what `memcli ask` retrieves (memcli.services.ask."
                          "retrieve_for_question: a date phrase in the question narrows the search "
                          "to that window when it holds a relevant hit)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")

@@ -69,7 +69,7 @@ def parse_date(text: str | None) -> datetime | None:
                             tzinfo=timezone.utc)
         except ValueError:  # "2023/13/45": not a date; fall through to the free parser
             pass
-    from memcli.timeutil import parse_free
+    from memcli.core.timeutil import parse_free
 
     dt = parse_free(str(text))
     return dt.astimezone(timezone.utc) if dt else None
@@ -113,9 +113,9 @@ class CachingEmbedder:
 # ---- one question -------------------------------------------------------------------------------
 def build_memory(entry: dict, home: Path, embedder):
     """Import the question's haystack. Returns (Memory, gold turn ids)."""
-    from memcli.models import NewItem
-    from memcli.services import Memory
-    from memcli.timeutil import iso
+    from memcli.core.models import NewItem
+    from memcli.services.memory import Memory
+    from memcli.core.timeutil import iso
 
     mem = Memory(home, embedder=embedder)
     gold_turns: set[str] = set()
@@ -179,8 +179,8 @@ def run_question(entry: dict, embedder, hits: int, ask_path: bool = False) -> di
         t1 = time.perf_counter()
         now = parse_date(entry.get("question_date"))
         if ask_path:  # what `memcli ask` retrieves (a date phrase narrows to its window)
-            from memcli.ask import retrieve_for_question
-            from memcli.timeutil import utcnow
+            from memcli.services.ask import retrieve_for_question
+            from memcli.core.timeutil import utcnow
 
             found, _, _ = retrieve_for_question(mem, entry["question"], limit=hits,
                                                 now=now or utcnow())
@@ -226,7 +226,7 @@ def report(summary: dict, results: list[dict], args, elapsed: float, cache) -> s
     extra = {"file": f"{args.file.name} ({args.file.stat().st_size / 1e6:.1f} MB)",
              "embedder": args.embedder,
              "questions": f"{len(results)} run, {n_abs} abstention (_abs) skipped in the averages",
-             "search": ("memcli.ask.retrieve_for_question" if args.ask_path else "Memory.search")
+             "search": ("memcli.services.ask.retrieve_for_question" if args.ask_path else "Memory.search")
                        + f"(question, limit={args.hits}, now=question_date); "
                        "sessions ranked by their best turn",
              "import": f"{msgs:,} messages in {build:.0f} s incl. embedding "
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
                          "in this list, so it must be deep enough to rank 50 sessions")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
     ap.add_argument("--ask", dest="ask_path", action="store_true",
-                    help="retrieve as `memcli ask` does (memcli.ask.retrieve_for_question: a date "
+                    help="retrieve as `memcli ask` does (memcli.services.ask.retrieve_for_question: a date "
                          "phrase in the question narrows the search, relative to question_date)")
     ap.add_argument("--json", type=Path, default=None, help="write per-question results here")
     args = ap.parse_args(argv)

@@ -1,5 +1,5 @@
 """`python -m memcli` — the same as the `memcli` command."""
 
-from .cli import run
+from memcli.cli.main import run
 
 run()

@@ -27,7 +27,7 @@ def home(tmp_path):
 @pytest.fixture
 def mem(home):
     from memcli.backends.embedders import HashEmbedder
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     m = Memory(home, embedder=HashEmbedder())
     yield m
@@ -39,7 +39,7 @@ def cli(home):
     """Run the CLI in-process; returns (exit code, stdout, stderr)."""
     from typer.testing import CliRunner
 
-    from memcli.cli import app
+    from memcli.cli.main import app
 
     runner = CliRunner()
 

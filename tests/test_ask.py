@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from memcli.ask import ABSTAIN_TEXT, CitationFilter, ask, check_citations, format_source
+from memcli.services.ask import ABSTAIN_TEXT, CitationFilter, ask, check_citations, format_source
 from memcli.backends.llm import FakeLLM
-from memcli.errors import MemcliError
-from memcli.models import Filters
+from memcli.core.errors import MemcliError
+from memcli.core.models import Filters
 
 NOW = datetime(2024, 4, 10, 12, 0, tzinfo=timezone.utc)
 

@@ -89,7 +89,7 @@ def test_longmemeval_runner_on_fixture(tmp_path, capsys):
     assert [q["question_id"] for q in json.loads(out.read_text())["questions"]] == ["q_multi_1"]
     # --ask: the same questions retrieved the way `memcli ask` does
     assert longmemeval.main([str(FIXTURE), "--embedder", "hash", "--ask", "--json", str(out)]) == 0
-    assert "memcli.ask.retrieve_for_question(question" in capsys.readouterr().out
+    assert "memcli.services.ask.retrieve_for_question(question" in capsys.readouterr().out
     asked = {q["question_id"]: q for q in json.loads(out.read_text())["questions"]}
     assert asked["q_user_1"]["session"]["recall_all@5"] == 1.0
 
@@ -131,7 +131,7 @@ def test_bench_scale_smoke(capsys, tmp_path):
     printed = capsys.readouterr().out
     rows = [ln for ln in printed.splitlines() if ln.startswith("| 300") or ln.startswith("| 7")]
     assert len(rows) == 2, printed
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     with Memory(tmp_path / "home") as mem:
         stats = mem.stats()

@@ -7,9 +7,9 @@ import pytest
 
 from memcli.backends.embedders import HashEmbedder
 from memcli.backends.llm import FakeLLM
-from memcli.chat import ChatSession, item_view, search
-from memcli.errors import MemcliError, NotFound
-from memcli.services import Memory
+from memcli.services.chat import ChatSession, item_view, search
+from memcli.core.errors import MemcliError, NotFound
+from memcli.services.memory import Memory
 
 
 @pytest.fixture

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from memcli import db as dbmod
+from memcli.store import connection as dbmod
 
 SCRIPT = Path(sys.executable).with_name("memcli")
 MEMCLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c",
-                                                 "from memcli.cli import run; run()"]
+                                                 "from memcli.cli.main import run; run()"]
 
 WORKER = textwrap.dedent('''
     import json, sys, time
     from memcli.backends.embedders import HashEmbedder
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     role, home, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     done = 0
@@ -37,7 +37,7 @@ WORKER = textwrap.dedent('''
                 done += 1
         elif role == "chat":
             from memcli.backends.llm import FakeLLM
-            from memcli.chat import ChatSession
+            from memcli.services.chat import ChatSession
 
             session = ChatSession(mem, llm=FakeLLM(), title="concurrency chat")
             for i in range(n):
@@ -72,7 +72,7 @@ def _spawn(cmd, home, **kw):
 
 def _has_chat() -> bool:
     try:
-        import memcli.chat  # noqa: F401
+        import memcli.services.chat  # noqa: F401
         from memcli.backends.llm import FakeLLM  # noqa: F401
     except ImportError:
         return False
@@ -149,7 +149,7 @@ def test_reindex_keeps_its_write_transactions_short(home):
     import threading
 
     from memcli.backends.embedders import HashEmbedder
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     class SlowEmbedder(HashEmbedder):
         def embed(self, texts):
@@ -173,7 +173,7 @@ def test_reindex_keeps_its_write_transactions_short(home):
     assert busy, "reindex finished too early for the test to mean anything"
     assert waited < 2.0, f"the add waited {waited:.1f} s for the reindex"
     with Memory(home, embedder=HashEmbedder()) as m:
-        from memcli.maintenance import diagnose
+        from memcli.services.maintenance import diagnose
 
         assert m.stats()["items"] == 201
         assert diagnose(m, embedder=m.embedder).ok

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from memcli.errors import MemcliError, ModelMismatch, NotFound
-from memcli.models import Filters, NewItem
-from memcli.search import fts_query
+from memcli.core.errors import MemcliError, ModelMismatch, NotFound
+from memcli.core.models import Filters, NewItem
+from memcli.retrieval.hybrid import fts_query
 
 
 def test_add_search_show_roundtrip(mem):
@@ -80,7 +80,7 @@ def test_forget_removes_notes_that_only_it_supported(mem):
 
 def test_model_mismatch_is_refused_until_reindex(home):
     from memcli.backends.embedders import HashEmbedder
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     with Memory(home, embedder=HashEmbedder(256)) as m:
         m.remember("hello world")
@@ -167,7 +167,7 @@ def test_bad_database_file_is_a_clear_error(home, cli):
 
 
 def test_import_cli_loads_no_heavy_modules():
-    code = ("import sys, memcli.cli; heavy = [m for m in ('torch', 'sentence_transformers', "
+    code = ("import sys, memcli.cli.main; heavy = [m for m in ('torch', 'sentence_transformers', "
             "'llama_cpp', 'textual', 'onnxruntime', 'transformers') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from memcli.backends.llm import FakeLLM
-from memcli.digest.pipeline import DERIVED_KINDS, Digester, check, digest
-from memcli.models import NewItem
+from memcli.services.digest.pipeline import DERIVED_KINDS, Digester, check, digest
+from memcli.core.models import NewItem
 
 CONV1 = [
     ("user", "Hi there!"),
@@ -176,7 +176,7 @@ def test_new_note_links_to_related_note_and_neighbour_tags_evolve(mem):
 
 
 def test_evolution_records_history():
-    from memcli.digest.organise import evolve_tags
+    from memcli.services.digest.organise import evolve_tags
 
     class FakeStore:
         def __init__(self):
@@ -275,7 +275,7 @@ def test_unloadable_llm_is_reported_and_digest_still_runs(mem, monkeypatch):
         def llm(self):
             raise RuntimeError("no model file")
 
-    from memcli.digest import llmio
+    from memcli.services.digest import llmio
 
     model, why = llmio.llm_of(Broken(), True)
     assert model is None and "no model file" in why
@@ -283,7 +283,7 @@ def test_unloadable_llm_is_reported_and_digest_still_runs(mem, monkeypatch):
 
 # ---- segmentation and summaries -----------------------------------------------------------------
 def test_segments_cut_at_topic_change():
-    from memcli.digest.segment import segment
+    from memcli.services.digest.segment import segment
 
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=16), rng.normal(size=16)
@@ -336,7 +336,7 @@ def test_speaker_names_replace_first_person(mem):
 
 
 def test_ask_prefers_the_current_fact(mem):
-    from memcli.ask import ask
+    from memcli.services.ask import ask
 
     add_conversation(mem, "old", [("user", "I live in Lisbon, in a small flat near the river.")],
                      day="2023-03-01")
@@ -382,7 +382,7 @@ def test_digest_real_exports_keeps_the_invariants(mem):
     samples = shared_path("samples")
     if not samples.is_dir():
         pytest.skip("../shared/samples is absent")
-    from memcli.ingest import import_path
+    from memcli.services.ingest import import_path
 
     import_path(mem, "chatgpt", samples / "chatgpt" / "chatgpt2graph.json")
     import_path(mem, "claude", samples / "claude" / "context-carry_conversations.json")
@@ -429,7 +429,7 @@ def test_model_calls_do_not_hold_the_write_lock(mem, home):
     """While the (slow, real) model thinks, other processes must still be able to write: the
     digest asks the model first and writes afterwards in one short transaction."""
     from memcli.backends.embedders import HashEmbedder
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     add_conversation(mem, "c1", CONV1)
     other = Memory(home, embedder=HashEmbedder())

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from memcli.backends.llm import FakeLLM
-from memcli.digest.graph import expand, recall_verbatim, retention, verbatim_sources
-from memcli.digest.pipeline import digest
-from memcli.digest.reflect import reflect
+from memcli.retrieval.graph import expand, recall_verbatim, retention, verbatim_sources
+from memcli.services.digest.pipeline import digest
+from memcli.services.reflect import reflect
 from tests.test_digest import CONV1, add_conversation
 
 RUNNING = [

@@ -53,7 +53,7 @@ def test_fast_paths_match_sentence_transformers(reference, name):
 def test_cli_finds_paraphrase_with_real_model(tmp_path):
     env = dict(os.environ, MEMCLI_HOME=str(tmp_path / "h"))
     env.pop("MEMCLI_EMBEDDER", None)
-    memcli = [sys.executable, "-m", "memcli.cli"]
+    memcli = [sys.executable, "-m", "memcli"]
     notes = ["My sister Alice lives in Lisbon and works as an architect",
              "The boiler service is due every October",
              "I prefer window seats on long flights",

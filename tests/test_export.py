@@ -5,8 +5,8 @@ import re
 
 import frontmatter
 
-from memcli.digest.pipeline import digest
-from memcli.export import export_jsonl, export_markdown, notes_path
+from memcli.services.digest.pipeline import digest
+from memcli.services.export import export_jsonl, export_markdown, notes_path
 from tests.test_digest import CONV1, add_conversation
 
 
@@ -59,7 +59,7 @@ def test_markdown_vault_imports_back(mem, tmp_path, cli, monkeypatch):
     code, out, err = cli("--home", other, "import", "markdown", vault)
     assert code == 0, err
     from memcli.backends.embedders import HashEmbedder
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     with Memory(other, embedder=HashEmbedder()) as back:
         items = back.store.standalone_items(["note", "section"])

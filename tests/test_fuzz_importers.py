@@ -5,6 +5,7 @@ The property: ``import_path`` either succeeds (the indexes stay consistent) or r
 MemcliError with a one-line message and leaves the database exactly as it was. Anything else
 (a traceback, a half-written database) is a bug."""
 
+import importlib
 import json
 import os
 import shutil
@@ -17,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memcli.backends.embedders import HashEmbedder
-from memcli.errors import MemcliError
-from memcli.maintenance import diagnose
-from memcli.services import Memory
+from memcli.core.errors import MemcliError
+from memcli.services.maintenance import diagnose
+from memcli.services.memory import Memory
 
-ingest = pytest.importorskip("memcli.ingest")
+ingest = importlib.import_module("memcli.services.ingest")
 FIX = Path(__file__).parent / "fixtures" / "import"
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -198,7 +199,7 @@ def test_cli_never_prints_a_traceback_on_garbage(home, tmp_path):
     """The real executable on a few nasty files: one `Error:` line or a summary, exit 0/1."""
     script = Path(sys.executable).with_name("memcli")
     cmd = [str(script)] if script.exists() else [sys.executable, "-c",
-                                                  "from memcli.cli import run; run()"]
+                                                  "from memcli.cli.main import run; run()"]
     cases = {"chatgpt": b"\x00\x01binary\xff" * 100, "claude": b'[{"uuid": 5, "chat_messages": "x"}]',
              "jsonl": b'{"id": "a", "messages": [{"role": "user", "content": "ok"}]}\n{"id": ',
              "markdown": b"\xff\xfe\x00garbage"}

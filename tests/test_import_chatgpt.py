@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from memcli.importers import chatgpt
-from memcli.ingest import import_path
+from memcli.services.ingest import import_path
 
 FIX = Path(__file__).parent / "fixtures" / "import"
 EXPORT = FIX / "chatgpt_conversations.json"

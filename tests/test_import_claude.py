@@ -4,7 +4,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from memcli.ingest import import_path
+from memcli.services.ingest import import_path
 
 EXPORT = Path(__file__).parent / "fixtures" / "import" / "claude_export"
 

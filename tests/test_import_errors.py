@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from memcli.errors import ImportFailed
-from memcli.ingest import import_path
+from memcli.core.errors import ImportFailed
+from memcli.services.ingest import import_path
 
 FIX = Path(__file__).parent / "fixtures" / "import"
 CHATGPT = FIX / "chatgpt_conversations.json"
@@ -153,7 +153,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     import io
     import sys
 
-    from memcli import cli_import
+    from memcli.cli.commands import importing as cli_import
 
     class Stream(io.StringIO):
         tty = False

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from memcli.errors import ImportFailed
-from memcli.ingest import import_path
+from memcli.core.errors import ImportFailed
+from memcli.services.ingest import import_path
 
 FILE = Path(__file__).parent / "fixtures" / "import" / "conversations.jsonl"
 

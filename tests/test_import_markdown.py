@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from memcli.errors import ImportFailed
+from memcli.core.errors import ImportFailed
 from memcli.importers import markdown
-from memcli.ingest import import_path
+from memcli.services.ingest import import_path
 
 VAULT = Path(__file__).parent / "fixtures" / "import" / "vault"
 

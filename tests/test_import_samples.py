@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from memcli.ingest import import_path
+from memcli.services.ingest import import_path
 from conftest import shared_path
 
 SAMPLES = shared_path("samples")
@@ -125,7 +125,7 @@ def test_obsidian_vault_sample(mem):
 def test_real_embedder_import_and_semantic_search(home):
     """The default ONNX MiniLM embeds an import; a paraphrase (no shared keywords) finds it."""
     from memcli.backends.embedders import OnnxEmbedder
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
     from pathlib import Path
 
     fix = Path(__file__).parent / "fixtures" / "import"

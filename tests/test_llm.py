@@ -9,11 +9,11 @@ import pytest
 
 from memcli.backends.llm import (FakeLLM, LlamaLLM, LLMError, OpenAILLM, _sse_piece,
                                  default_model_path, example_for_schema, make_llm)
-from memcli.config import Config
-from memcli.errors import MemcliError
-from memcli.structured import (StructuredOutputError, extract_json, generate_json,
+from memcli.core.config import Config
+from memcli.core.errors import MemcliError
+from memcli.backends.structured import (StructuredOutputError, extract_json, generate_json,
                                schema_errors)
-from memcli.timeparse import strip_phrase, time_window
+from memcli.retrieval.dates import strip_phrase, time_window
 
 SCHEMA = {"type": "object", "properties": {
     "title": {"type": "string", "minLength": 1},
@@ -146,7 +146,7 @@ def test_extract_json_and_schema_errors():
 
 # ---- prompts --------------------------------------------------------------------------------------
 def test_prompt_fill_is_one_pass_and_strict():
-    from memcli.prompts import fill, messages
+    from memcli.services.prompts import fill, messages
 
     assert fill("Q: {question} {\"json\": 1}", question="{sources}") == 'Q: {sources} {"json": 1}'
     with pytest.raises(MemcliError, match="placeholder {today}"):
@@ -194,8 +194,8 @@ def test_strip_phrase():
 
 
 def test_import_is_cheap():
-    code = ("import sys\nimport memcli.ask, memcli.structured, memcli.backends.llm, "
-            "memcli.cli_ask, memcli.timeparse, memcli.prompts\n"
+    code = ("import sys\nimport memcli.services.ask, memcli.backends.structured, memcli.backends.llm, "
+            "memcli.cli.commands.ask, memcli.retrieval.dates, memcli.services.prompts\n"
             "bad = [m for m in ('llama_cpp', 'torch', 'onnxruntime', 'httpx', 'dateparser') "
             "if m in sys.modules]\nassert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)

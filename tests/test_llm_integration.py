@@ -12,7 +12,7 @@ import time
 import pytest
 
 from memcli.backends.llm import LlamaLLM, OpenAILLM, default_model_path
-from memcli.structured import generate_json, schema_errors
+from memcli.backends.structured import generate_json, schema_errors
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,7 @@ def test_openai_backend_schema_constrained_json(server):
 
 
 def test_ask_through_the_server(server, mem):
-    from memcli.ask import ask
+    from memcli.services.ask import ask
 
     mem.remember("My dentist is Dr. Alvarez on Pine Street", title="Dentist")
     streamed = []
@@ -119,7 +119,7 @@ def test_ask_through_the_server(server, mem):
 
 
 def test_prompt_prefix_state_is_cached_and_changes_nothing(llama, monkeypatch, tmp_path):
-    from memcli.ask import static_prefix
+    from memcli.services.ask import static_prefix
 
     monkeypatch.setenv("MEMCLI_CACHE", str(tmp_path / "cache"))
     prefix = static_prefix()

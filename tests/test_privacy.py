@@ -14,10 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 _SCRIPT = Path(sys.executable).with_name("memcli")
-# The installed console script when there is one; `python -m memcli.cli` would not do: the command
-# modules register on `memcli.cli.app`, not on the copy that runs as `__main__`.
+# The installed console script when there is one; `python -m memcli.cli.main` would not do: the command
+# modules register on the app that memcli.cli.main imports, not on the copy that runs as `__main__`.
 MEMCLI = [str(_SCRIPT)] if _SCRIPT.exists() else [
-    sys.executable, "-c", "from memcli.cli import run; run()"]
+    sys.executable, "-c", "from memcli.cli.main import run; run()"]
 
 # Installed as sitecustomize.py on PYTHONPATH of every subprocess: any attempt to reach a
 # non-loopback address (connect, create_connection, DNS lookup of a remote name) is logged to
@@ -98,7 +98,7 @@ def offline(tmp_path, home):
 
 
 def _commands():
-    from memcli.cli import app
+    from memcli.cli.main import app
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     names |= {g.name or g.typer_instance.info.name for g in app.registered_groups}
@@ -191,7 +191,7 @@ def test_no_telemetry_and_network_code_only_in_the_user_configured_llm_backend()
 
 
 def test_default_llm_endpoint_is_loopback():
-    from memcli.config import Config
+    from memcli.core.config import Config
 
     host = re.match(r"https?://([^/:]+)", Config().llm_base_url).group(1)
     assert host in ("127.0.0.1", "localhost", "::1")

@@ -1,5 +1,6 @@
 """Backup and doctor: damage the database on purpose, check doctor finds it and --fix repairs it."""
 
+import importlib
 import json
 import os
 import stat
@@ -7,11 +8,11 @@ import threading
 
 import pytest
 
-from memcli import db as dbmod
+from memcli.store import connection as dbmod
 from memcli.backends.embedders import HashEmbedder
-from memcli.maintenance import backup, diagnose, repair
-from memcli.services import Memory
-from memcli.models import NewItem
+from memcli.services.maintenance import backup, diagnose, repair
+from memcli.services.memory import Memory
+from memcli.core.models import NewItem
 
 
 def _mode(path):
@@ -95,7 +96,7 @@ def test_doctor_finds_and_fixes_every_kind_of_inconsistency(mem, cli):
 
 
 def test_doctor_keeps_messages_whose_conversation_row_vanished(mem):
-    from memcli.models import NewItem
+    from memcli.core.models import NewItem
 
     conv = mem.store.upsert_conversation("jsonl", "c1", title="t")
     [mid] = mem.add_items([NewItem(text="a message", kind="message", source="jsonl",
@@ -224,7 +225,7 @@ def test_backup_while_another_process_writes(home, tmp_path):
 
 
 def test_forget_removes_derived_notes_that_only_it_supported(mem, cli):
-    from memcli.models import NewItem
+    from memcli.core.models import NewItem
 
     a = mem.remember("Alice moved to Porto in May")
     b = mem.remember("Alice likes the ocean")
@@ -250,9 +251,9 @@ def test_forget_removes_derived_notes_that_only_it_supported(mem, cli):
 def test_forget_on_real_digest_output_leaves_nothing_derived_from_it(mem, tmp_path, cli):
     """Digest a conversation (fake LLM), then forget its messages: every derived note that rested
     only on them goes too, and no index still finds its words."""
-    pipeline = pytest.importorskip("memcli.digest.pipeline")
+    pipeline = importlib.import_module("memcli.services.digest.pipeline")
     from memcli.backends.llm import FakeLLM
-    from memcli.ingest import import_path
+    from memcli.services.ingest import import_path
 
     export = tmp_path / "c.jsonl"
     export.write_text(json.dumps({"id": "secret", "title": "Zanzibar plans", "messages": [
@@ -322,7 +323,7 @@ def test_doctor_reembeds_a_named_speakers_line_as_add_did(mem):
     """A vector rebuilt by `doctor --fix` must equal the one written at import (speaker name in)."""
     import numpy as np
 
-    from memcli.maintenance import repair
+    from memcli.services.maintenance import repair
 
     [item_id] = mem.add_items([NewItem("I adopted a greyhound", kind="message", role="Caroline")])
     before = np.frombuffer(mem.store.vectors_of([item_id])[item_id], dtype=np.float32).copy()

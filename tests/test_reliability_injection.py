@@ -1,13 +1,14 @@
 """Prompt injection through imported data: text that tries to steer the model is quoted data, and
 an answer can only cite items that were really retrieved for the question."""
 
+import importlib
 import json
 import re
 from datetime import datetime, timezone
 
 import pytest
 
-ask_mod = pytest.importorskip("memcli.ask")
+ask_mod = importlib.import_module("memcli.services.ask")
 from memcli.backends.llm import FakeLLM  # noqa: E402
 
 NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)
@@ -21,7 +22,7 @@ EVIL = [
 
 @pytest.fixture
 def imported(mem, tmp_path):
-    from memcli.ingest import import_path
+    from memcli.services.ingest import import_path
 
     export = tmp_path / "evil.jsonl"
     with export.open("w") as f:
@@ -84,7 +85,7 @@ def test_cli_ask_json_cites_only_retrieved_hits(imported, cli):
 
 
 def test_digest_of_injected_text_only_rests_on_real_items(imported):
-    digest = pytest.importorskip("memcli.digest.pipeline")
+    digest = importlib.import_module("memcli.services.digest.pipeline")
 
     def evil_model(messages, *a, **k):
         return obedient(messages)

@@ -1,7 +1,7 @@
 """Retrieval tuning: named speakers in what is embedded, neighbour turns in hybrid search."""
 
-from memcli.models import NewItem, speaker_name
-from memcli.services import embed_text
+from memcli.core.models import NewItem, speaker_name
+from memcli.services.memory import embed_text
 
 
 def test_named_speakers_are_embedded_generic_roles_are_not():

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-import memcli.search as search
-from memcli.models import NewItem
-from memcli.search import hybrid_search, named_speakers, without_names
+import memcli.retrieval.hybrid as search
+from memcli.core.models import NewItem
+from memcli.retrieval.hybrid import hybrid_search, named_speakers, without_names
 
 
 def chat(mem, turns, ext="s1"):

@@ -10,7 +10,7 @@ import pytest
 
 from memcli.backends.embedders import HashEmbedder
 from memcli.backends.llm import FakeLLM
-from memcli.services import Memory
+from memcli.services.memory import Memory
 
 pytest.importorskip("textual")
 
@@ -94,7 +94,7 @@ def test_question_streams_an_answer_with_citations_and_stores_the_chat(memory, m
 
 
 def test_opening_a_citation_shows_the_item_and_its_neighbours(memory):
-    from memcli.chat import ChatSession
+    from memcli.services.chat import ChatSession
 
     earlier = ChatSession(memory, llm=FakeLLM("Noted [1]."))
     earlier.ask("my bike is in the cellar of the Berlin flat")
@@ -410,7 +410,7 @@ def test_memcli_chat_command_is_registered(cli):
 
 
 def test_a_resumed_chat_shows_its_messages_and_their_sources(memory):
-    from memcli.chat import ChatSession
+    from memcli.services.chat import ChatSession
 
     first = ChatSession(memory, llm=memory.llm)
     turn = first.ask("Which Brompton bike did I buy in Berlin?")

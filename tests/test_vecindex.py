@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from memcli import store as store_mod
-from memcli import vecindex as vx
-from memcli.models import Filters, NewItem
+from memcli.store import vecindex as vx
+from memcli.core.models import Filters, NewItem
 
 
 def unit(rng, n, dim=64):
@@ -125,7 +125,7 @@ def test_forget_and_reindex_keep_the_coarse_index_in_step(mem, coarse_always):
 
 
 def test_another_connection_s_writes_are_seen(mem, coarse_always):
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
 
     fill(mem, 50)
     qv = mem.embedder.embed(["zebra crossing at midnight"])[0]  # shares no word with fill()
@@ -138,7 +138,7 @@ def test_another_connection_s_writes_are_seen(mem, coarse_always):
 
 
 def test_migration_derives_the_index_for_an_older_memory(home, mem):
-    from memcli.services import Memory
+    from memcli.services.memory import Memory
     from memcli.store import Store
 
     ids = fill(mem, 40)
@@ -152,7 +152,7 @@ def test_migration_derives_the_index_for_an_older_memory(home, mem):
 
 
 def test_doctor_finds_and_repairs_a_damaged_coarse_index(mem, cli):
-    from memcli import maintenance
+    from memcli.services import maintenance
 
     ids = fill(mem, 30)
     mem.store.execute("DELETE FROM vec_f16 WHERE item_id = ?", (ids[3],))

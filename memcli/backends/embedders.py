@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from ..errors import MemcliError
+from memcli.core.errors import MemcliError
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIM = 384
@@ -100,7 +100,7 @@ class SbertEmbedder:
 
 
 def onnx_cache_path() -> Path:
-    from ..config import cache_dir
+    from memcli.core.config import cache_dir
 
     return cache_dir() / "models" / "all-MiniLM-L6-v2-onnx" / "model.onnx"
 
@@ -257,7 +257,7 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]):
         if len(texts) <= self.small_batch:
             if self._numpy is None:
-                from .minilm_numpy import NumpyMiniLM
+                from memcli.backends.minilm_numpy import NumpyMiniLM
 
                 self._numpy = NumpyMiniLM(self.model_dir, self.tokenizer)
             return self._numpy.embed(texts)

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
-from ..errors import MemcliError
+from memcli.core.errors import MemcliError
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -141,7 +141,7 @@ class LlamaLLM:
         import llama_cpp
         import numpy as np
 
-        from ..config import cache_dir
+        from memcli.core.config import cache_dir
 
         llama, lock = self._loaded()
         text = self._prefix_text(llama, prefix)

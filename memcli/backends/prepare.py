@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from .embedders import export_onnx, onnx_cache_path
+from memcli.backends.embedders import export_onnx, onnx_cache_path
 
 
 def main() -> int:

@@ -6,6 +6,6 @@
 - :mod:`.jsonl`: the documented one-conversation-per-line interchange format
 """
 
-from .base import Conversation, Document, Failed, Message
+from memcli.importers.base import Conversation, Document, Failed, Message
 
 __all__ = ["Conversation", "Document", "Failed", "Message"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
-from ..errors import ImportFailed
+from memcli.core.errors import ImportFailed
 
 
 # ---- records ------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from ..timeutil import normalize
-from .base import (WRONG, Conversation, Failed, Message, Record, as_text, find_parts,
+from memcli.core.timeutil import normalize
+from memcli.importers.base import (WRONG, Conversation, Failed, Message, Record, as_text, find_parts,
                    stream_conversations, tidy)
 
 SOURCE = "chatgpt"

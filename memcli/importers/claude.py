@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from ..timeutil import normalize
-from .base import (WRONG, Conversation, Document, Failed, Message, Part, Record, as_text,
+from memcli.core.timeutil import normalize
+from memcli.importers.base import (WRONG, Conversation, Document, Failed, Message, Part, Record, as_text,
                    find_parts, sibling, stream_array, stream_conversations, tidy)
 
 SOURCE = "claude"

@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from ..timeutil import from_epoch, iso
-from .base import Conversation, Message, Record, check_exists, fail
+from memcli.core.timeutil import from_epoch, iso
+from memcli.importers.base import Conversation, Message, Record, check_exists, fail
 
 SOURCE = "jsonl"
 

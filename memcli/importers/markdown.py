@@ -18,9 +18,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from ..models import clean_text
-from ..timeutil import iso, normalize
-from .base import Failed, check_exists, fail
+from memcli.core.models import clean_text
+from memcli.core.timeutil import iso, normalize
+from memcli.importers.base import Failed, check_exists, fail
 
 SOURCE = "markdown"
 EXTENSIONS = (".md", ".markdown")

@@ -19,9 +19,10 @@ from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from ..chat import ChatSession, one_line
-from ..errors import MemcliError
-from .screens import HelpScreen, ItemScreen, RememberScreen, SearchScreen, where
+from memcli.core.text import one_line
+from memcli.services.chat import ChatSession
+from memcli.core.errors import MemcliError, is_database_error
+from memcli.tui.screens import HelpScreen, ItemScreen, RememberScreen, SearchScreen, where
 
 
 class TokensArrived(Message):
@@ -40,8 +41,7 @@ def describe(exc: BaseException) -> str:
     """One line for the user: what failed, no traceback."""
     if isinstance(exc, MemcliError):
         return str(exc)
-    module = type(exc).__module__.split(".")[0]
-    if module in ("sqlite3", "pysqlite3", "sqlean"):
+    if is_database_error(exc):
         return f"database error: {exc}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 

@@ -12,7 +12,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from ..chat import item_view, one_line, search
+from memcli.core.text import one_line
+from memcli.services.chat import item_view, search
 
 HELP = """\
 memcli: chat with your memory

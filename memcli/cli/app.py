@@ -1,0 +1,104 @@
+"""The typer app of `memcli`: the error boundary, the global options and output helpers.
+
+Commands live in memcli/cli/commands/ and register on ``app``; memcli/cli/main.py imports them.
+Each command parses, calls one library function, formats.
+
+Data to stdout, errors as one line on stderr with exit status 1. Heavy modules load lazily."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from memcli.core.errors import MemcliError, is_database_error
+from memcli.core.text import one_line
+
+app = typer.Typer(
+    name="memcli", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="A local-first personal memory: notes, chats and imports in one SQLite file.",
+)
+
+
+class State:
+    def __init__(self, home: Optional[Path]):
+        self.home = home
+        self._memory = None
+
+    @property
+    def memory(self):
+        if self._memory is None:
+            from memcli.services.memory import Memory
+
+            self._memory = Memory(self.home)
+        return self._memory
+
+    def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+
+
+@contextmanager
+def _user_errors(state: State):
+    """The one place a MemcliError (or a SQLite error) becomes `Error: …` on stderr, exit 1."""
+    try:
+        yield
+    except MemcliError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except UnicodeError as exc:  # undecodable bytes in argv/stdin/a file that slipped through
+        typer.echo(f"Error: the input is not valid UTF-8 text ({exc.reason})", err=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        if is_database_error(exc):
+            typer.echo(f"Error: database: {exc}", err=True)
+            raise typer.Exit(1) from None
+        raise
+    finally:
+        state.close()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(
+        None, "--home", envvar="MEMCLI_HOME", help="Data directory (default: the user data dir)."),
+):
+    state = State(home)
+    ctx.obj = state
+    ctx.with_resource(_user_errors(state))
+
+
+def memory_of(ctx: typer.Context):
+    return ctx.obj.memory
+
+
+def emit_json(data) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def snippet(text: str, width: int = 160) -> str:
+    return one_line(text, width)
+
+
+def print_hit(n: int, hit) -> None:
+    src = hit.source
+    where = src.get("title") or src.get("path") or src.get("type")
+    date = (hit.created_at or "")[:10]
+    role = f"{hit.role}: " if hit.role else ""
+    typer.echo(f"{n:>2}. [{hit.id}] {hit.kind} · {date} · {where}")
+    typer.echo(f"    {role}{snippet(hit.text)}")
+
+
+def parse_id(value: str) -> int:
+    try:
+        item_id = int(value.lstrip("#"))
+    except ValueError:
+        raise MemcliError(f"{value!r} is not an item id (ids are numbers, e.g. 42)") from None
+    if not 0 < item_id < 2**63:
+        raise MemcliError(f"no item with id {value}")
+    return item_id

@@ -1,0 +1,70 @@
+"""`memcli backup PATH` and `memcli doctor [--fix]`: thin shells over memcli.maintenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from memcli.cli.app import app, memory_of, emit_json
+from memcli.core.errors import MemcliError
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Backup file (or a directory to put a dated file in)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Copy the memory to PATH (SQLite online backup: consistent while others write; 0600)."""
+    from memcli.services.maintenance import backup as do_backup
+
+    info = do_backup(memory_of(ctx), path, force=force)
+    if as_json:
+        emit_json(info)
+    else:
+        typer.echo(f"Backed up {info['items']} items to {info['path']} "
+                   f"({info['size_bytes']} bytes, integrity ok)")
+
+
+def _embedder_or_problem(mem):
+    """The configured embedder, or (None, reason) when it cannot be loaded."""
+    try:
+        return mem.embedder, None
+    except MemcliError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a missing/broken model file must not stop the other checks
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    fix: bool = typer.Option(False, "--fix", help="Repair what is inconsistent."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Check the database: integrity, FTS/vector index consistency, model, orphans, permissions.
+
+    Prints one problem per line; exit 0 when healthy, 1 when problems remain."""
+    from memcli.services.maintenance import Problem, diagnose, repair
+
+    mem = memory_of(ctx)
+    embedder, why = _embedder_or_problem(mem)
+    report = repair(mem, embedder=embedder) if fix else diagnose(mem, embedder=embedder)
+    if why:
+        report.problems.append(Problem("model", f"cannot load the configured embedder: {why}",
+                                       fixable=False))
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for line in report.fixed:
+            typer.echo(f"fixed {line}")
+        for p in report.problems:
+            hint = "" if fix or not p.fixable else " (fixable: memcli doctor --fix)"
+            typer.echo(f"{p.line()}{hint}")
+        if report.ok:
+            typer.echo(f"ok: {report.checked.get('items', 0)} items, full-text and vector "
+                       "indexes consistent, integrity_check ok")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,437 @@
+"""`memcli ask`: answer a question from the memory, citing the items the answer rests on.
+
+1. Retrieve with the hybrid search, narrowed to the date window the question names ("last month",
+   "in May 2023"; relative to ``now``), falling back to all dates when the window holds nothing
+   relevant.
+2. Abstain — without calling the model — when nothing retrieved is relevant: the best cosine
+   similarity is below ``config.ask_abstain_threshold`` and no hit covers most of the question's
+   keywords.
+3. Number the hits [1]..[k] in a compact context (date, title, role, truncated text). Source text
+   is quoted data: brackets inside it are neutralised, the prompt says to ignore commands in it.
+4. Stream the model's answer through ``CitationFilter``: markers ``[n]`` whose n is not in the
+   context are dropped as they stream, so what the user sees is what is returned.
+5. No valid citation left → the deterministic evidence list (the best hits, cited) is appended.
+   ``use_llm=False`` returns only that evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from memcli.core.errors import MemcliError
+from memcli.core.models import Filters, Hit
+from memcli.core.text import one_line
+
+ABSTAIN_TEXT = "I don't know: your memory doesn't seem to contain anything about that."
+NO_LLM_HEAD = "Best evidence in your memory:"
+EVIDENCE_HEAD = "Evidence from your memory:"
+SOURCE_CHARS = 280  # per source in the prompt; the default model is tiny, keep the context short
+EVIDENCE_ITEMS = 3
+CONTEXT_CHARS = 2400  # all sources together (~600 tokens)
+CONTEXT_MARGIN = 0.08  # below the abstain threshold, a hit still counts as context
+CONTEXT_SPREAD = 0.25  # ...unless it is this far below the best hit
+HISTORY_TURNS = 6
+# Words that say nothing about the topic of a question (on top of search.STOPWORDS).
+QUESTION_WORDS = frozenset("""
+tell know remember recall please say said saying mention mentioned think thought anything
+something ever thing things time times happen happened get got give gave let like just also
+much many any some all one ones did does do done make made want wanted going go went
+""".split())
+
+
+@dataclass
+class Citation:
+    n: int
+    id: int
+    text: str
+    source: dict
+    created_at: str
+    title: str | None
+    kind: str
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "id": self.id, "text": self.text, "source": self.source,
+                "created_at": self.created_at, "title": self.title, "kind": self.kind}
+
+
+@dataclass
+class Answer:
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    hits: list  # list[Hit]: the numbered context; hits[n - 1] is source [n]
+    model: str | None = None  # the model that wrote the answer (None: retrieval only)
+    window: tuple[str, str] | None = None  # the date window retrieval was narrowed to
+    used_evidence: bool = False  # the deterministic evidence list was appended / returned
+    messages: list[dict] = field(default_factory=list, repr=False)  # what the model was sent
+
+    def to_json(self) -> dict:
+        out = {"answer": self.answer, "abstained": self.abstained,
+               "citations": [c.to_json() for c in self.citations], "model": self.model}
+        if self.window:
+            out["time_window"] = {"since": self.window[0], "until": self.window[1]}
+        return out
+
+
+# ---- citations ------------------------------------------------------------------------------------
+CITE = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+_CITE_CHARS = set("0123456789,; ")
+
+
+class CitationFilter:
+    """Streams text through, checking ``[n]`` / ``[n, m]`` markers against the context size.
+
+    Markers with numbers outside 1..k are removed (with the whitespace before them); valid ones are
+    kept and recorded in ``cited`` (first-appearance order). Text is held back only while a
+    marker might still be forming, so tokens still stream."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.cited: list[int] = []
+        self._pending = ""  # an open "[..." that may become a marker
+        self._space = ""  # whitespace held until we know whether a dropped marker follows
+        self._started = False  # leading whitespace is dropped
+
+    def _emit_text(self, text: str) -> str:
+        out = []
+        for ch in text:
+            if ch.isspace():
+                self._space += ch
+            else:
+                out.append((self._space if self._started else "") + ch)
+                self._space = ""
+                self._started = True
+        return "".join(out)
+
+    def _close_marker(self) -> str:
+        marker, self._pending = self._pending, ""
+        m = CITE.fullmatch(marker)
+        if not m:
+            return self._emit_text(marker)
+        nums = [int(x) for x in re.split(r"\s*[,;]\s*", m.group(1))]
+        valid = [n for n in nums if 1 <= n <= self.k]
+        if not valid:
+            self._space = ""  # "Paris [99]." -> "Paris."
+            return ""
+        for n in valid:
+            if n not in self.cited:
+                self.cited.append(n)
+        return self._emit_text("[" + ", ".join(map(str, valid)) + "]")
+
+    def feed(self, piece: str) -> str:
+        out = []
+        for ch in piece:
+            if self._pending:
+                if ch == "]":
+                    self._pending += ch
+                    out.append(self._close_marker())
+                elif ch == "[":
+                    out.append(self._emit_text(self._pending))
+                    self._pending = "["
+                elif ch in _CITE_CHARS and len(self._pending) < 24:
+                    self._pending += ch
+                else:
+                    out.append(self._emit_text(self._pending + ch))
+                    self._pending = ""
+            elif ch == "[":
+                self._pending = "["
+            else:
+                out.append(self._emit_text(ch))
+        return "".join(out)
+
+    def flush(self) -> str:
+        out = self._emit_text(self._pending) if self._pending else ""
+        self._pending = ""
+        return out  # trailing whitespace is dropped
+
+
+def check_citations(text: str, k: int) -> tuple[str, list[int]]:
+    """``text`` with invalid markers removed, and the valid source numbers it cites."""
+    f = CitationFilter(k)
+    out = f.feed(text) + f.flush()
+    return out, f.cited
+
+
+def strip_markers(text: str) -> str:
+    return re.sub(r"\s*" + CITE.pattern, "", text)
+
+
+# ---- relevance ------------------------------------------------------------------------------------
+def content_words(text: str) -> list[str]:
+    from memcli.retrieval.hybrid import STOPWORDS, WORD
+
+    words = [w.lower() for w in WORD.findall(text)]
+    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in STOPWORDS
+                              and w not in QUESTION_WORDS))
+
+
+def _stem(w: str) -> str:
+    for suffix in ("ies", "es", "s", "ing", "ed", "e"):
+        if len(w) > len(suffix) + 2 and w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+def keyword_coverage(qwords: list[str], text: str) -> float:
+    """Share of the question's content words (loosely stemmed) found in ``text``."""
+    if not qwords:
+        return 0.0
+    have = {_stem(w) for w in content_words(text)}
+    return sum(1 for w in qwords if _stem(w) in have) / len(qwords)
+
+
+def strong_keyword_match(qwords: list[str], hit: Hit) -> bool:
+    """Most of the question's topic words appear in the hit (at least two, or the only one)."""
+    if not qwords:
+        return False
+    text = f"{hit.title or ''}\n{hit.text}"
+    cov = keyword_coverage(qwords, text)
+    matched = round(cov * len(qwords))
+    return cov >= 0.66 and (matched >= 2 or len(qwords) == 1)
+
+
+def is_relevant(hit: Hit, qwords: list[str], threshold: float) -> bool:
+    if hit.similarity is not None and hit.similarity >= threshold:
+        return True
+    return strong_keyword_match(qwords, hit)
+
+
+# ---- context --------------------------------------------------------------------------------------
+def _where(hit: Hit) -> str:
+    """Title, conversation title or file path (not the bare source type: noise to a model)."""
+    src = hit.source or {}
+    return src.get("title") or hit.title or src.get("path") or ""
+
+
+def _quoted(text: str, width: int) -> str:
+    """Stored text shown inside an answer or prompt: one line, and brackets neutralised so a note
+    cannot smuggle in citation markers."""
+    return one_line(text, width).replace("[", "(").replace("]", ")")
+
+
+def format_source(n: int, hit: Hit, width: int = SOURCE_CHARS) -> str:
+    """One numbered source for the prompt; its text is quoted data."""
+    text = _quoted(hit.text, width)
+    meta = [(hit.created_at or "")[:10]]
+    where = _where(hit)
+    if where:
+        meta.append(_quoted(where, 60))
+    if hit.role:
+        meta.append(hit.role)
+    return f"[{n}] ({', '.join(m for m in meta if m)}) \"{text}\""
+
+
+def build_messages(question: str, hits: list[Hit], *, today: str,
+                   history: list[dict] | None = None) -> list[dict]:
+    from memcli.services.prompts import messages as prompt_messages
+
+    sources = "\n".join(format_source(i, h) for i, h in enumerate(hits, 1))
+    msgs = prompt_messages("ask", today=today, sources=sources, question=question.strip())
+    if history:
+        turns = [{"role": t["role"], "content": one_line(strip_markers(t.get("content", "")), 500)}
+                 for t in history[-HISTORY_TURNS:] if t.get("role") in ("user", "assistant")]
+        msgs = msgs[:-1] + turns + msgs[-1:]  # after the worked example, before the question
+    return msgs
+
+
+def select_context(hits: list[Hit], qwords: list[str], threshold: float,
+                   budget: int = CONTEXT_CHARS) -> list[Hit]:
+    """The hits worth showing the model: the best one, then those near the relevance bar
+    (similarity within ``CONTEXT_MARGIN`` of the threshold and within ``CONTEXT_SPREAD`` of the
+    best hit's, or sharing half the question's keywords), in rank order, within a character
+    budget. Fewer, better sources keep a tiny
+    model on topic and its first token fast."""
+    out: list[Hit] = []
+    used = 0
+    best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+    floor = max(threshold - CONTEXT_MARGIN, best - CONTEXT_SPREAD)
+    for i, h in enumerate(hits):
+        near = (h.similarity is not None and h.similarity >= floor) or \
+            keyword_coverage(qwords, f"{h.title or ''}\n{h.text}") >= 0.5
+        if i and not near:
+            continue
+        cost = min(len(h.text), SOURCE_CHARS) + 40
+        if out and used + cost > budget:
+            break
+        out.append(h)
+        used += cost
+    return out
+
+
+def evidence_text(hits: list[Hit], numbers: list[int]) -> str:
+    lines = []
+    for n in numbers:
+        h = hits[n - 1]
+        date = (h.created_at or "")[:10]
+        lines.append(f"[{n}] {date}: {_quoted(h.text, 160)}")
+    return "\n".join(lines)
+
+
+def _evidence_numbers(hits: list[Hit], qwords: list[str], threshold: float) -> list[int]:
+    """The best hits to show as evidence: the relevant ones in rank order (else the first)."""
+    nums = [i for i, h in enumerate(hits, 1) if is_relevant(h, qwords, threshold)]
+    return nums[:EVIDENCE_ITEMS] or ([1] if hits else [])
+
+
+# ---- retrieval --------------------------------------------------------------------------------------
+def retrieve(memory, question: str, *, limit: int, filters: Filters | None, now: datetime,
+             relevant: Callable[[Hit, str], bool] | None = None
+             ) -> tuple[list[Hit], tuple[str, str] | None, str]:
+    """Hits for the question, narrowed to the date window it names when that window holds a
+    relevant hit (``relevant(hit, query)``; any hit when None), else from all dates. Explicit
+    ``filters.since/until`` win over the question's words. Returns (hits, window used or None,
+    the query the search saw: the question without its time phrase)."""
+    from memcli.retrieval.dates import strip_phrase, time_window
+
+    filters = filters or Filters()
+    window = None if (filters.since or filters.until) else time_window(question, now)
+    query = strip_phrase(question, window)
+    if window is not None:
+        since, until = window.iso()
+        narrowed = Filters(**{**filters.__dict__, "since": since, "until": until})
+        hits = memory.search(query, limit=limit, filters=narrowed, now=now)
+        if hits and (relevant is None or any(relevant(h, query) for h in hits)):
+            return hits, (since, until), query
+    hits = memory.search(query, limit=limit, filters=None if filters.empty() else filters, now=now)
+    return hits, None, query
+
+
+def retrieve_for_question(memory, question: str, *, limit: int, now: datetime,
+                          filters: Filters | None = None):
+    """What `memcli ask` retrieves: ``retrieve`` with the date window kept only when it holds a hit
+    relevant by ask's own test (similarity ≥ ``ask_abstain_threshold`` or a strong keyword match).
+    benchmarks/locomo.py ``--ask`` measures this path."""
+    threshold = float(memory.config.ask_abstain_threshold)
+    return retrieve(memory, question, limit=limit, filters=filters, now=now,
+                    relevant=lambda h, q: is_relevant(h, content_words(q), threshold))
+
+
+# ---- the whole thing ------------------------------------------------------------------------------
+def ask(memory, question: str, *, limit: int | None = None, now: datetime | None = None, llm=None,
+        use_llm: bool = True, on_token: Callable[[str], None] | None = None,
+        history: list[dict] | None = None, filters: Filters | None = None,
+        max_tokens: int | None = None) -> Answer:
+    """Answer ``question`` from ``memory`` with checked citations (see the module docstring).
+
+    ``on_token`` receives the answer text as it is produced (already citation-checked), including
+    any evidence list appended at the end; ``Answer.answer`` is exactly the concatenation."""
+    from memcli.core.timeutil import utcnow
+
+    question = (question or "").strip()
+    if not question:
+        raise MemcliError("the question is empty")
+    cfg = memory.config
+    limit = cfg.ask_context_items if limit is None else int(limit)
+    if limit < 1:
+        raise MemcliError("-n must be at least 1")
+    now = now or utcnow()
+    emit = on_token or (lambda _piece: None)
+    if use_llm and llm is None:
+        llm = memory.llm  # built now (cheap): a missing model is reported before any work
+    loading = _start_preload(llm) if use_llm else None
+    if loading is not None:
+        # llama-cpp silences model loading by pointing the process's stdout/stderr at /dev/null:
+        # nothing may be written while the thread loads, so the first write waits for it
+        def emit(piece: str, _emit=emit) -> None:
+            loading.join()
+            _emit(piece)
+    ready = loading.join if loading is not None else (lambda: None)
+    try:
+        return _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters,
+                    max_tokens, ready)
+    finally:
+        if loading is not None:
+            loading.join()  # never exit (or print an error) while a model loads in a thread
+
+
+def static_prefix() -> list[dict]:
+    """The messages of the ask prompt before the last one: no placeholders, no user data."""
+    from memcli.services.prompts import messages as prompt_messages
+
+    return prompt_messages("ask", today="", sources="", question="")[:-1]
+
+
+def _start_preload(llm):
+    """Load an in-process model, and its state after the static prompt prefix, in a thread
+    while retrieval runs (the first token comes sooner). Errors are left for the real call."""
+    import threading
+
+    preload = getattr(llm, "preload", None)
+    if not callable(preload):
+        return None
+
+    def run():
+        try:
+            preload(static_prefix())
+        except Exception:  # noqa: BLE001 - the stream() call reports it
+            pass
+
+    thread = threading.Thread(target=run, name="memcli-llm-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters, max_tokens,
+         ready) -> Answer:
+    threshold = float(cfg.ask_abstain_threshold)
+    hits, window, query = retrieve_for_question(memory, question, limit=limit, filters=filters,
+                                                now=now)
+    qwords = content_words(query)
+    if not any(is_relevant(h, qwords, threshold) for h in hits):
+        emit(ABSTAIN_TEXT)
+        return Answer(ABSTAIN_TEXT, True, [], hits, None, window)
+    hits = select_context(hits, qwords, threshold)
+
+    def cite(numbers: list[int]) -> list[Citation]:
+        out = []
+        for n in numbers:
+            h = hits[n - 1]
+            out.append(Citation(n, h.id, h.text, h.source, h.created_at, h.title, h.kind))
+        return out
+
+    if not use_llm:
+        nums = _evidence_numbers(hits, qwords, threshold)
+        text = NO_LLM_HEAD + "\n" + evidence_text(hits, nums)
+        emit(text)
+        _touch(memory, hits, nums)
+        return Answer(text, False, cite(nums), hits, None, window, used_evidence=True)
+
+    messages = build_messages(question, hits, today=now.strftime("%Y-%m-%d"), history=history)
+    filt = CitationFilter(len(hits))
+    parts: list[str] = []
+    ready()  # the preload thread is done (it holds the model while priming it)
+    for piece in llm.stream(messages, max_tokens=max_tokens or cfg.llm_max_tokens,
+                            temperature=cfg.llm_temperature):
+        out = filt.feed(piece)
+        if out:
+            parts.append(out)
+            emit(out)
+    tail = filt.flush()
+    if tail:
+        parts.append(tail)
+        emit(tail)
+    text = "".join(parts)
+    nums = list(filt.cited)
+    used_evidence = False
+    if not nums:  # nothing checkable: show the evidence it should have cited
+        nums = _evidence_numbers(hits, qwords, threshold)
+        sep = "\n\n" if text else ""
+        extra = sep + EVIDENCE_HEAD + "\n" + evidence_text(hits, nums)
+        emit(extra)
+        text += extra
+        used_evidence = True
+    _touch(memory, hits, nums)
+    return Answer(text, False, cite(nums), hits, getattr(llm, "model_id", None), window,
+                  used_evidence=used_evidence, messages=messages)
+
+
+def _touch(memory, hits: list[Hit], numbers: list[int]) -> None:
+    """Cited items were useful: count the access (a retention signal); never fail the answer."""
+    try:
+        memory.store.touch([hits[n - 1].id for n in numbers])
+    except Exception:  # noqa: BLE001 - bookkeeping only (e.g. a read-only database)
+        pass
+

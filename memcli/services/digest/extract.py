@@ -1,0 +1,210 @@
+"""Atomic notes (facts, preferences, events, decisions) from verbatim messages.
+
+Two ways, same output: the LLM with a JSON schema (every note validated: non-empty, bounded,
+grounded in the message it cites) and a deterministic extractor (first-person statements rewritten
+in the third person, RAKE/TF-IDF keywords). Messages the LLM left uncovered get the rule notes, so
+a weak model can only add, never lose or corrupt."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from memcli.services.digest.llmio import LLMCounter, call_json
+from memcli.services.prompts import messages as prompt_messages
+from memcli.core.text import (FIRST_PERSON, attributes_of, content_words, event_time_hint, fact_type, grounded, keywords,
+                   sentences, statement_score, strip_code, tags_from,
+                   third_person)
+
+TYPES = ("fact", "preference", "event", "decision")
+MIN_LEN, MAX_LEN = 12, 300
+NAME_PREFIX = re.compile(r"^([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s+")
+
+NOTE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "notes": {
+            "type": "array", "maxItems": 6,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "message": {"type": "integer", "minimum": 0},
+                    "text": {"type": "string", "minLength": MIN_LEN, "maxLength": 200},
+                    "type": {"enum": list(TYPES)},
+                    "keywords": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+                    "context": {"type": "string", "maxLength": 120},
+                },
+                "required": ["message", "text", "type", "keywords", "context"],
+            },
+        },
+    },
+    "required": ["notes"],
+}
+
+
+@dataclass
+class Candidate:
+    text: str
+    type: str
+    msg_index: int  # index into the segment's message list
+    keywords: list[str]
+    tags: list[str]
+    context: str
+    subject: str | None = None
+    attributes: list[str] = field(default_factory=list)
+    event_time: str | None = None
+    method: str = "rule"
+    extra_sources: list[int] = field(default_factory=list)
+
+
+def speaker_of(msg: dict) -> str | None:
+    """Who said it, when it is a person: meta speaker/name, a 'Name: ' prefix, a role that is a
+    name, or 'User'.
+    Assistant turns have no speaker (their 'I' is the AI), so no personal facts come from them."""
+    meta = msg.get("_meta") or {}
+    for key in ("speaker", "name", "author"):
+        if isinstance(meta.get(key), str) and meta[key].strip():
+            return meta[key].strip()
+    m = NAME_PREFIX.match(msg.get("text") or "")
+    if m and m.group(1).lower() not in ("note", "re", "fwd", "http", "https"):
+        return m.group(1)
+    role = (msg.get("role") or "user").strip()
+    if role.lower() in ("assistant", "system", "tool", "model", "bot", "ai"):
+        return None
+    if role.lower() in ("user", "human", "me"):
+        return "User"
+    return role  # a named speaker stored as the role (e.g. a transcript of two people)
+
+
+def body_of(msg: dict) -> str:
+    text = msg.get("text") or ""
+    m = NAME_PREFIX.match(text)
+    return text[m.end():] if m and msg.get("_speaker") == m.group(1) else text
+
+
+def _context(msg: dict, speaker: str, when: str | None, title: str | None) -> str:
+    date = (msg.get("created_at") or "")[:10]
+    ctx = f"{speaker} said this on {date}" if date else f"{speaker} said this"
+    if when:
+        ctx += f" (about {when})"
+    if title:
+        ctx += f" in “{title[:60]}”"
+    return ctx
+
+
+def first_person(text: str, speaker: str) -> str:
+    """Undo third_person enough for attribute patterns: 'Anna's' → 'my', 'Anna is' → 'I am'."""
+    s = re.escape(speaker)
+    text = re.sub(rf"\b{s}'s\b", "my", text)
+    text = re.sub(rf"\b{s} is\b", "I am", text)
+    text = re.sub(rf"\b{s} has\b", "I have", text)
+    return re.sub(rf"\b{s}\b", "I", text)
+
+
+def rule_notes(msgs: list[dict], *, df: Counter, n_docs: int, title: str | None = None,
+               per_message: int = 2, min_score: float = 1.6) -> list[Candidate]:
+    out: list[Candidate] = []
+    for i, m in enumerate(msgs):
+        speaker = m.get("_speaker")
+        if not speaker:
+            continue
+        scored = [(statement_score(s), s) for s in sentences(strip_code(body_of(m)))]
+        scored = [t for t in scored if t[0] >= min_score]
+        scored.sort(key=lambda t: -t[0])
+        for _, sent in scored[:per_message]:
+            out.append(make_candidate(sent, m, i, speaker, df=df, n_docs=n_docs, title=title))
+    return out
+
+
+def make_candidate(sentence: str, msg: dict, index: int, speaker: str, *, df: Counter,
+                   n_docs: int, title: str | None, text: str | None = None, type_: str | None = None,
+                   kws: list[str] | None = None, context: str | None = None,
+                   method: str = "rule") -> Candidate:
+    sentence = sentence if len(sentence) <= MAX_LEN else sentence[: MAX_LEN - 1] + "…"
+    note = text or third_person(sentence, speaker)
+    note = note if len(note) <= MAX_LEN else note[: MAX_LEN - 1] + "…"
+    kws = kws or keywords(sentence, corpus_df=df, n_docs=n_docs, k=5)
+    when = event_time_hint(sentence, msg.get("created_at"))
+    return Candidate(
+        text=note, type=type_ or fact_type(sentence), msg_index=index, keywords=kws,
+        tags=tags_from(kws, 3), context=context or _context(msg, speaker, when, title),
+        subject=speaker,
+        attributes=attributes_of(first_person(note, speaker)) or attributes_of(sentence),
+        event_time=when, method=method)
+
+
+def transcript(msgs: list[dict], indexes: list[int], max_chars: int = 2400) -> str:
+    lines, used = [], 0
+    for i in indexes:
+        body = " ".join(body_of(msgs[i]).split())[:400]
+        line = f"[{i}] {msgs[i].get('_speaker') or msgs[i].get('role') or 'user'}: {body}"
+        if used + len(line) > max_chars and lines:
+            break
+        lines.append(line)
+        used += len(line)
+    return "\n".join(lines)
+
+
+def validate_llm_notes(value, msgs: list[dict], *, df: Counter, n_docs: int,
+                       title: str | None, allowed: list[int] | None = None) -> list[Candidate]:
+    """Keep only notes that cite a real, personal message and are grounded in it."""
+    out: list[Candidate] = []
+    if not isinstance(value, dict) or not isinstance(value.get("notes"), list):
+        return out
+    for raw in value["notes"][:8]:
+        if not isinstance(raw, dict):
+            continue
+        idx, text = raw.get("message"), raw.get("text")
+        if not isinstance(idx, int) or isinstance(idx, bool) or not isinstance(text, str):
+            continue
+        text = " ".join(text.split())
+        if not MIN_LEN <= len(text) <= MAX_LEN or len(content_words(text)) < 2:
+            continue
+        if not (0 <= idx < len(msgs) and msgs[idx].get("_speaker") and grounded(
+                text, body_of(msgs[idx]), speakers=(msgs[idx]["_speaker"],))):
+            # a small model often cites the wrong number: credit the message that grounds it
+            idx = next((i for i in (allowed or range(len(msgs))) if msgs[i].get("_speaker") and
+                        grounded(text, body_of(msgs[i]), speakers=(msgs[i]["_speaker"],))), None)
+            if idx is None:
+                continue
+        msg = msgs[idx]
+        speaker = msg["_speaker"]
+        if FIRST_PERSON.search(text):  # "I went…" → "Caroline went…"
+            text = third_person(text, speaker)
+        kws = [k.strip().lower() for k in raw.get("keywords") or [] if isinstance(k, str)]
+        kws = [k for k in kws if 2 < len(k) <= 40 and grounded(k, msg["text"], min_share=1.0)]
+        typ = raw.get("type") if raw.get("type") in TYPES else None
+        ctx = raw.get("context")
+        ctx = None if not isinstance(ctx, str) or not 8 <= len(ctx) <= 160 else ctx.strip()
+        sent = max(sentences(body_of(msg)) or [text],
+                   key=lambda s: len(set(content_words(s)) & set(content_words(text))))
+        out.append(make_candidate(sent, msg, idx, speaker, df=df, n_docs=n_docs, title=title,
+                                  text=text, type_=typ, kws=kws or None,
+                                  context=(_context(msg, speaker, None, title) + " — " + ctx)
+                                  if ctx else None, method="llm"))
+    return out
+
+
+def llm_notes(llm, msgs: list[dict], counter: LLMCounter, *, df: Counter, n_docs: int,
+              title: str | None, chunk: int = 8) -> tuple[list[Candidate], set[int]]:
+    """(valid notes, message indexes the model was asked about and answered validly for)."""
+    eligible = [i for i, m in enumerate(msgs) if m.get("_speaker")]
+    notes: list[Candidate] = []
+    covered: set[int] = set()
+    for s in range(0, len(eligible), chunk):
+        idx = eligible[s:s + chunk]
+        value = call_json(llm, prompt_messages("digest_notes", transcript=transcript(msgs, idx),
+                                      title=title or "untitled"), NOTE_SCHEMA, counter,
+                          max_tokens=400)
+        if value is None:
+            continue
+        good = validate_llm_notes(value, msgs, df=df, n_docs=n_docs, title=title, allowed=idx)
+        good = [c for c in good if c.msg_index in idx]
+        if not good:
+            counter.rejected += 1
+            continue
+        counter.accepted += 1
+        notes.extend(good)
+        covered |= {c.msg_index for c in good}
+    return notes, covered

@@ -1,0 +1,145 @@
+"""What happens when a new note meets the old ones: de-duplication (merge, keep provenance),
+supersession (a newer value of the same subject/attribute closes the older fact), links to
+vector neighbours with a type and reason, and the neighbours' tags evolving (history kept)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from memcli.core.models import Filters
+from memcli.services.digest.llmio import LLMCounter, call_json
+from memcli.services.prompts import messages as prompt_messages
+from memcli.core.text import content_words, stem
+
+NEAR_DUP = 0.95
+LINK_KINDS = ["fact", "summary", "reflection"]
+RELATIONS = ("related", "supports", "contradicts", "unrelated")
+RELATION_SCHEMA = {
+    "type": "object",
+    "properties": {"relation": {"enum": list(RELATIONS)},
+                   "reason": {"type": "string", "maxLength": 100}},
+    "required": ["relation", "reason"],
+}
+
+
+def neighbours(store, vector, k: int = 6) -> list[tuple[int, float, str]]:
+    """(id, cosine, kind) of the nearest derived notes: one KNN scan serves dedupe and linking."""
+    hits = store.vec_search(np.asarray(vector, dtype=np.float32), k, Filters(kinds=LINK_KINDS))
+    rows = store.get_items([i for i, _ in hits])
+    return [(i, s, rows[i]["kind"]) for i, s in hits if i in rows]
+
+
+def find_duplicate(store, text: str, vector, *, kinds=("fact",),
+                   near: list[tuple[int, float, str]] | None = None,
+                   threshold: float = NEAR_DUP) -> int | None:
+    """An existing note with the same content (hash) or a near-identical vector (cosine ≥
+    threshold) among ``near`` (from ``neighbours``; searched here when not given)."""
+    same = store.items_with_hash(text, list(kinds))
+    if same:
+        return same[0]
+    if near is None:
+        near = neighbours(store, vector)
+    for item_id, sim, kind in near:
+        if kind in kinds and sim >= threshold:
+            return item_id
+    return None
+
+
+def supersede(store, new_id: int, row: dict) -> int | None:
+    """If the new fact states a new value for a subject/attribute that an older, still-valid fact
+    holds, close the older one (valid_to, superseded_by), link them, and record the change.
+    A new fact that is *older* than the current one is itself closed. Returns the closed id."""
+    meta = json.loads(row.get("meta") or "{}")
+    subject = meta.get("subject")
+    attrs = meta.get("attributes") or ([meta["attribute"]] if meta.get("attribute") else [])
+    if not attrs or not subject:
+        return None
+    closed = None
+    others: dict[int, tuple[str, dict]] = {}
+    for a in attrs:
+        for other in store.current_facts_with_attribute(a, subject):
+            others.setdefault(other["id"], (a, other))
+    for attr, other in sorted(others.values(), key=lambda t: (t[1]["created_at"], t[1]["id"])):
+        if other["id"] == new_id:
+            continue
+        if (other["created_at"], other["id"]) <= (row["created_at"], new_id):
+            old, new, when = other, row, row["created_at"]
+        else:
+            old, new, when = row, other, other["created_at"]
+        store.set_superseded(old["id"], new["id"], when)
+        store.add_link(new["id"], old["id"], type="supersedes",
+                       reason=f"newer value of {subject}'s {attr}")
+        store.add_history(old["id"], "valid_to", None, when,
+                          f"superseded by #{new['id']}: {new['text'][:80]}")
+        closed = old["id"]
+        if old["id"] == new_id:
+            break
+    return closed
+
+
+def _shared(a: str, b: str) -> list[str]:
+    sa = {stem(w): w for w in content_words(a) if len(w) > 2}
+    sb = {stem(w) for w in content_words(b) if len(w) > 2}
+    return [w for s, w in sa.items() if s in sb]
+
+
+def link_note(store, note_id: int, row: dict, vector, *, llm=None, counter: LLMCounter | None = None,
+              k: int = 5, min_sim: float = 0.5, evolve: bool = True, llm_pairs: int = 2,
+              near: list[tuple[int, float, str]] | None = None) -> tuple[int, int]:
+    """Link a new note to its nearest notes. Deterministic judgement: a neighbour is related if
+    it is close (cosine ≥ min_sim) and shares a content word, or is very close (≥ min_sim+0.2).
+    With an LLM, the first ``llm_pairs`` candidates are classified (related/supports/contradicts/
+    unrelated); an invalid answer keeps the deterministic verdict. Returns (links, evolved)."""
+    if near is None:
+        near = neighbours(store, vector, k + 1)
+    cands = [(i, s) for i, s, _ in near if i != note_id and s >= min_sim][:k]
+    if not cands:
+        return 0, 0
+    rows = store.get_items([i for i, _ in cands])
+    made = evolved = 0
+    for n, (other_id, sim) in enumerate(cands):
+        other = rows.get(other_id)
+        if other is None:
+            continue
+        shared = _shared(row["text"], other["text"])
+        if not shared and sim < min_sim + 0.2:
+            continue
+        rel = "related"
+        reason = (f"shares {', '.join(shared[:4])}" if shared else "close in meaning") + \
+            f" (cosine {sim:.2f})"
+        if llm is not None and counter is not None and n < llm_pairs:
+            value = call_json(llm, prompt_messages("digest_link", a=row["text"][:300],
+                                          b=other["text"][:300]), RELATION_SCHEMA, counter,
+                              max_tokens=60)
+            if isinstance(value, dict) and value.get("relation") in RELATIONS:
+                counter.accepted += 1
+                if value["relation"] == "unrelated":
+                    continue
+                rel = value["relation"]
+                why = value.get("reason")
+                if isinstance(why, str) and 3 <= len(why.strip()) <= 100:
+                    reason = why.strip() + f" (cosine {sim:.2f})"
+            elif value is not None:
+                counter.rejected += 1
+        store.add_link(note_id, other_id, type=rel, reason=reason)
+        made += 1
+        if evolve and shared and other["kind"] == "fact":
+            evolved += evolve_tags(store, other_id, row, shared)
+    return made, evolved
+
+
+def evolve_tags(store, item_id: int, new_row: dict, shared: list[str], max_tags: int = 6) -> int:
+    """A-MEM's memory evolution, deterministically: a neighbour adopts the new note's tags that
+    name something it also talks about. The change is kept in note_history."""
+    current = store.tags_of([item_id]).get(item_id, [])
+    new_tags = [t for t in store.tags_of([new_row["id"]]).get(new_row["id"], [])
+                if t not in current and any(stem(p) in {stem(w) for w in t.split("-")}
+                                            for p in shared)]
+    if not new_tags or len(current) >= max_tags:
+        return 0
+    updated = sorted(set(current) | set(new_tags[: max_tags - len(current)]))
+    store.set_tags(item_id, updated)
+    store.add_history(item_id, "tags", current, updated, f"evolved after link from #{new_row['id']}")
+    return 1
