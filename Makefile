@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 #   make venv TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
 
-.PHONY: venv test test-fast bench clean
+.PHONY: venv test test-fast lint clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,16 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not integration"
+
+# ruff (rules in pyproject's [tool.ruff]) and the layer contracts (pyproject's [tool.importlinter]);
+# both run (and report) even when the first fails; both caches live inside the venv
+lint: venv
+	@status=0; \
+	echo "$(BIN)/ruff check memcli tests benchmarks"; \
+	$(BIN)/ruff check memcli tests benchmarks || status=1; \
+	echo "$(BIN)/lint-imports"; \
+	$(BIN)/lint-imports --no-logo --cache-dir $(VENV)/.import_linter_cache || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache

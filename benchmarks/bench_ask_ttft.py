@@ -40,7 +40,7 @@ WORDS = ("meeting lunch train book recipe garden budget trip call email project 
 
 
 def seed(home: Path, n: int) -> None:
-    from memcli.backends.embedders import make_embedder
+    from memcli.backends.factory import make_embedder
     from memcli.core.models import NewItem
     from memcli.services.memory import Memory
 
@@ -88,12 +88,13 @@ import json, sys, time
 t0 = time.perf_counter()
 import memcli.cli.main  # noqa: F401  (what the memcli entry point imports)
 t1 = time.perf_counter()
-from memcli.services.ask import build_messages, content_words, select_context, static_prefix
+from memcli.core.text import query_words
+from memcli.services.ask import build_messages, select_context, static_prefix
 from memcli.services.memory import Memory
 mem = Memory()
 q = sys.argv[1]
 hits = mem.search(q, limit=mem.config.ask_context_items)
-hits = select_context(hits, content_words(q), mem.config.ask_abstain_threshold)
+hits = select_context(hits, query_words(q), mem.config.ask_abstain_threshold)
 t2 = time.perf_counter()
 llm = mem.llm
 llm.preload(static_prefix())

@@ -46,8 +46,8 @@ def seeded_memory(home: Path, embedder, llm):
 
 
 def bench_ui(words: int) -> str:
-    from memcli.backends.embedders import HashEmbedder
-    from memcli.backends.llm import FakeLLM
+    from memcli.backends.fakes import HashEmbedder
+    from memcli.backends.fakes import FakeLLM
     from memcli.tui.app import MemcliApp
 
     reply = " ".join(f"word{i}" for i in range(words)) + " [1]."
@@ -91,8 +91,7 @@ def bench_ui(words: int) -> str:
 
 
 def bench_model() -> str:
-    from memcli.backends.embedders import make_embedder
-    from memcli.backends.llm import make_llm
+    from memcli.backends.factory import make_embedder, make_llm
     from memcli.services.chat import ChatSession
     from memcli.core.config import Config
 

@@ -2,8 +2,10 @@
 
 fast  = the real CLI, default embedder (numpy forward pass over the memory-mapped MiniLM weights)
 naive = the same CLI with MEMCLI_EMBEDDER=sbert (imports sentence_transformers/torch and encodes)
-Both are fresh processes, measured alternately in the same run. Usage:
-    .venv/bin/python benchmarks/bench_cold_search.py [--messages 10000] [--runs 11]
+Both are fresh processes, measured alternately in the same run. ``--baseline PATH`` also runs
+another ``memcli`` executable (e.g. the previous commit's, installed in a second venv) on the same
+store, alternating with this one, so old and new are compared under the same load. Usage:
+    .venv/bin/python benchmarks/bench_cold_search.py [--messages 10000] [--runs 11] [--baseline BIN]
 """
 
 from __future__ import annotations
@@ -90,13 +92,14 @@ def build_store(home: Path, n: int) -> None:
         assert mem.stats()["items"] == n, mem.stats()
 
 
-def run_once(home: Path, query: str, embedder: str | None) -> tuple[float, list]:
+def run_once(home: Path, query: str, embedder: str | None, memcli: str = MEMCLI
+             ) -> tuple[float, list]:
     env = dict(os.environ, MEMCLI_HOME=str(home), HF_HUB_OFFLINE="1")
     env.pop("MEMCLI_EMBEDDER", None)
     if embedder:
         env["MEMCLI_EMBEDDER"] = embedder
     t = time.perf_counter()
-    out = subprocess.run([MEMCLI, "search", query, "-n", "10", "--json"], env=env,
+    out = subprocess.run([memcli, "search", query, "-n", "10", "--json"], env=env,
                          capture_output=True, text=True)
     dt = time.perf_counter() - t
     if out.returncode:
@@ -109,24 +112,33 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--home", type=Path, default=None, help="reuse/keep the store here")
+    ap.add_argument("--baseline", default=None, metavar="BIN",
+                    help="another memcli executable to time alternately on the same store")
     args = ap.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="memcli-bench-")) / "home"
     if not (home / "memcli.db").exists():
         t = time.perf_counter()
         build_store(home, args.messages)
         print(f"built {args.messages} items in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-    fast, naive, found = [], [], 0
+    fast, naive, base, found = [], [], [], 0
     run_once(home, "warm the OS file cache", None)
     for i in range(args.runs):
         text, query = NEEDLES[i % len(NEEDLES)]
         dt, hits = run_once(home, query, None)
         fast.append(dt)
+        if args.baseline:
+            db, bhits = run_once(home, query, None, args.baseline)
+            base.append(db)
+            assert [h["id"] for h in bhits] == [h["id"] for h in hits], "baseline disagrees"
         found += hits[0]["text"] == text
         if i < max(3, args.runs // 2):
             dn, nhits = run_once(home, query, "sbert")
             naive.append(dn)
             assert [h["id"] for h in nhits] == [h["id"] for h in hits], "paths disagree"
     mf, mn = statistics.median(fast), statistics.median(naive)
+    base_row = (f"| baseline `{args.baseline}` (same store, alternating) | {len(base)} | "
+                f"{statistics.median(base):.3f} | {min(base):.3f} | {max(base):.3f} |\n"
+                if base else "")
     load = os.getloadavg()[0]
     print(f"""### Cold one-shot search, {args.messages:,} stored messages
 - machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, \
@@ -137,7 +149,7 @@ def main() -> None:
 |---|---|---|---|---|
 | memcli search (default: numpy MiniLM query embedding) | {len(fast)} | {mf:.3f} | {min(fast):.3f} | {max(fast):.3f} |
 | naive (sentence-transformers import + encode) | {len(naive)} | {mn:.3f} | {min(naive):.3f} | {max(naive):.3f} |
-
+{base_row}
 ratio fast/naive = {mf / mn:.3f} (target ≤ 0.15); median fast ≤ 0.5 s: {mf <= 0.5}; \
 needle ranked first in {found}/{len(fast)} fast runs; both paths returned identical hit ids.""")
 

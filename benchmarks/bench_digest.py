@@ -37,7 +37,8 @@ from locomo import build_memory, clean_evidence, turn_ids  # noqa: E402  (same l
 
 
 def make_embedder(name: str):
-    from memcli.backends.embedders import HashEmbedder, make_embedder as make
+    from memcli.backends.factory import make_embedder as make
+    from memcli.backends.fakes import HashEmbedder
 
     return HashEmbedder() if name == "hash" else make(name)
 
@@ -71,7 +72,7 @@ def throughput(data, embedder_name: str, llm: bool, llm_sessions: int,
             t0 = time.perf_counter()
             llm_obj = None
             if use_llm:
-                from memcli.backends.llm import make_llm
+                from memcli.backends.factory import make_llm
 
                 llm_obj = make_llm(mem.config.__class__(llm_backend="llama"))
             r = digest(mem, use_llm=use_llm, llm=llm_obj)

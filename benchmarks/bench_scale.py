@@ -141,29 +141,27 @@ def grow(mem, synth: Synth, target: int, state: dict, log) -> float:
     if need <= 0:
         return 0.0
     t = time.perf_counter()
-    batch_open = 0
-    mem.store.execute("BEGIN IMMEDIATE")
-    mem.store._depth += 1  # let add_items nest inside our big transaction (savepoints)
-    try:
-        for cid, when, texts, vecs in synth.conversations(need, state["convs"]):
-            conv = mem.store.upsert_conversation("jsonl", cid, title=f"chat {cid}",
-                                                 created_at=iso(when))
-            mem.add_items([NewItem(text=tx, kind="message", source="jsonl",
-                                   role="user" if i % 2 == 0 else "assistant",
-                                   created_at=iso(when + timedelta(minutes=i)), external_id=str(i),
-                                   position=i, key=f"jsonl:{cid}:{i}")
-                           for i, tx in enumerate(texts)], conversation_id=conv, vectors=vecs)
-            state["convs"] += 1
-            state["items"] += len(texts)
-            batch_open += len(texts)
-            if batch_open >= 20000:
-                mem.store.execute("COMMIT")
-                mem.store.execute("BEGIN IMMEDIATE")
-                batch_open = 0
-                log(f"  {state['items']:,} items, {time.perf_counter() - t:.0f}s")
-    finally:
-        mem.store._depth -= 1
-        mem.store.execute("COMMIT")
+    convs = synth.conversations(need, state["convs"])  # one generator, resumed batch after batch
+    more = True
+    while more:
+        more, batch = False, 0
+        with mem.store.transaction():  # ~20,000 items per transaction; add_items nests inside
+            for cid, when, texts, vecs in convs:
+                conv = mem.store.upsert_conversation("jsonl", cid, title=f"chat {cid}",
+                                                     created_at=iso(when))
+                mem.add_items([NewItem(text=tx, kind="message", source="jsonl",
+                                       role="user" if i % 2 == 0 else "assistant",
+                                       created_at=iso(when + timedelta(minutes=i)),
+                                       external_id=str(i), position=i, key=f"jsonl:{cid}:{i}")
+                               for i, tx in enumerate(texts)], conversation_id=conv, vectors=vecs)
+                state["convs"] += 1
+                state["items"] += len(texts)
+                batch += len(texts)
+                if batch >= 20000:
+                    more = True
+                    break
+        if more:
+            log(f"  {state['items']:,} items, {time.perf_counter() - t:.0f}s")
     return time.perf_counter() - t
 
 
@@ -209,8 +207,8 @@ def vector_only(n: int, embedder, queries: list[str], reps: int, log) -> dict:
     try:
         store = Store(tmp / "vec.db")
         store.ensure_vector_index("synthetic", synth.dim)
-        store.execute(f"CREATE VIRTUAL TABLE bits USING vec0(item_id INTEGER PRIMARY KEY, "
-                      f"embedding bit[{synth.dim}])")
+        store.conn.execute(f"CREATE VIRTUAL TABLE bits USING vec0(item_id INTEGER PRIMARY KEY, "
+                           f"embedding bit[{synth.dim}])")
         t = time.perf_counter()
         done = 0
         while done < n:
@@ -234,14 +232,15 @@ def vector_only(n: int, embedder, queries: list[str], reps: int, log) -> dict:
             top = store.vec_search(qv, 50)
             exact.append(time.perf_counter() - t)
             t = time.perf_counter()
-            bits = store.execute("SELECT item_id FROM bits WHERE embedding MATCH "
-                                 "vec_quantize_binary(vec_f32(?)) AND k = 50",
-                                 (qv.tobytes(),)).fetchall()
+            bits = store.conn.execute("SELECT item_id FROM bits WHERE embedding MATCH "
+                                      "vec_quantize_binary(vec_f32(?)) AND k = 50",
+                                      (qv.tobytes(),)).fetchall()
             coarse.append(time.perf_counter() - t)
             overlap.append(len({r[0] for r in bits[:10]} & {h[0] for h in top[:10]}) / 10)
             t = time.perf_counter()
-            store.execute("SELECT item_id FROM bits WHERE embedding MATCH "
-                          "vec_quantize_binary(vec_f32(?)) AND k = 200", (qv.tobytes(),)).fetchall()
+            store.conn.execute("SELECT item_id FROM bits WHERE embedding MATCH "
+                               "vec_quantize_binary(vec_f32(?)) AND k = 200",
+                               (qv.tobytes(),)).fetchall()
             coarse200.append(time.perf_counter() - t)
         store.close()
         return {"n": n, "build_s": build, "exact": common.timing_summary(exact),

@@ -93,8 +93,9 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["MEMCLI_EMBEDDER"] = args.embedder
 
-    from memcli.services.ask import content_words, is_relevant
-    from memcli.backends.embedders import make_embedder
+    from memcli.core.text import query_words
+    from memcli.services.ask import is_relevant
+    from memcli.backends.factory import make_embedder
     from memcli.services.memory import Memory
     from memcli.retrieval.dates import strip_phrase, time_window
     from memcli.core.timeutil import utcnow
@@ -106,7 +107,7 @@ def main() -> None:
 
         def retrieve(q):
             query = strip_phrase(q, time_window(q, now))
-            return mem.search(query, limit=8, now=now), content_words(query)
+            return mem.search(query, limit=8, now=now), query_words(query)
 
         rel, unrel = [], []
         for q, idx in RELATED:

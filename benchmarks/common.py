@@ -144,6 +144,6 @@ def timing_summary(seconds: Sequence[float]) -> dict:
 
 def make_embedder(name: str):
     """The embedder a benchmark runs with: 'onnx' (the product default), 'sbert' or 'hash'."""
-    from memcli.backends.embedders import make_embedder as make
+    from memcli.backends.factory import make_embedder as make
 
     return make(name)

@@ -99,7 +99,7 @@ class Checker:
     def check(self, expected: dict[str, int], label: str, full: bool = True) -> int:
         """``full`` adds `memcli doctor`'s checks (slower); otherwise the index row counts."""
         from memcli.store import connection as dbmod
-        from memcli.backends.embedders import HashEmbedder
+        from memcli.backends.fakes import HashEmbedder
         from memcli.services.maintenance import diagnose
         from memcli.services.memory import Memory
 

@@ -25,13 +25,36 @@ def home(tmp_path):
 
 
 @pytest.fixture
-def mem(home):
-    from memcli.backends.embedders import HashEmbedder
+def fake_llm():
+    """The scripted fake LLM (default reply; ``.calls`` records every prompt it received)."""
+    from memcli.backends.fakes import FakeLLM
+
+    return FakeLLM()
+
+
+@pytest.fixture
+def make_memory(home):
+    """``make_memory(embedder=..., llm=...)``: a Memory on the test's home with these models,
+    given through the constructor (default: the hashed embedder, the LLM the config names, i.e.
+    the fake). Every memory made is closed at the end of the test."""
+    from memcli.backends.fakes import HashEmbedder
     from memcli.services.memory import Memory
 
-    m = Memory(home, embedder=HashEmbedder())
-    yield m
-    m.close()
+    made = []
+
+    def make(*, embedder=None, llm=None):
+        m = Memory(home, embedder=embedder or HashEmbedder(), llm=llm)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.close()
+
+
+@pytest.fixture
+def mem(make_memory):
+    return make_memory()
 
 
 @pytest.fixture
@@ -64,3 +87,8 @@ def cli_json(cli):
 
 def shared_path(*parts) -> Path:
     return SHARED.joinpath(*parts)
+
+
+def note_id(memory, title: str) -> int:
+    """The id of the (first) note titled ``title``."""
+    return next(i for i, t, _, _ in memory.store.title_index() if t == title)

@@ -6,17 +6,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from memcli.services.ask import ABSTAIN_TEXT, CitationFilter, ask, check_citations, format_source
-from memcli.backends.llm import FakeLLM
+from memcli.backends.fakes import FakeLLM
 from memcli.core.errors import MemcliError
 from memcli.core.models import Filters
+from memcli.services.ask import ABSTAIN_TEXT, CitationFilter, ask, check_citations, format_source
 
 NOW = datetime(2024, 4, 10, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def seeded(mem):
-    ids = {
+def seed(mem) -> dict:
+    return {
         "dentist": mem.remember("My dentist is Dr. Alvarez, her practice is on Pine Street",
                                 title="Dentist", created_at="2024-02-10T09:00:00Z"),
         "postgres": mem.remember("We decided to use PostgreSQL for the billing service database",
@@ -26,7 +25,11 @@ def seeded(mem):
         "cat": mem.remember("The cat Miso needs her vaccine booster in June",
                             created_at="2024-04-01T08:00:00Z"),
     }
-    return mem, ids
+
+
+@pytest.fixture
+def seeded(mem):
+    return mem, seed(mem)
 
 
 def test_numbered_sources_are_in_the_prompt(seeded):
@@ -104,22 +107,20 @@ def test_abstains_on_unrelated_question_without_calling_the_model(seeded):
     assert llm.calls == []
 
 
-def test_abstains_on_empty_memory(mem):
-    llm = FakeLLM()
-    ans = ask(mem, "who is my dentist?", llm=llm, now=NOW)
-    assert ans.abstained and llm.calls == []
+def test_abstains_on_empty_memory(mem, fake_llm):
+    ans = ask(mem, "who is my dentist?", llm=fake_llm, now=NOW)
+    assert ans.abstained and fake_llm.calls == []
 
 
-def test_no_llm_answers_with_cited_evidence(seeded):
-    mem, ids = seeded
-
+def test_no_llm_answers_with_cited_evidence(make_memory):
     class Exploding:
         model_id = "boom"
 
         def stream(self, *a, **k):
             raise AssertionError("the model must not be called")
 
-    mem.llm = Exploding()
+    mem = make_memory(llm=Exploding())
+    ids = seed(mem)
     ans = ask(mem, "who is my dentist?", use_llm=False, now=NOW)
     assert not ans.abstained and ans.model is None
     assert ans.citations[0].id == ids["dentist"]

@@ -54,7 +54,7 @@ def test_longmemeval_dates_and_streaming(tmp_path):
 def test_caching_embedder_returns_the_inner_vectors():
     import numpy as np
 
-    from memcli.backends.embedders import HashEmbedder
+    from memcli.backends.fakes import HashEmbedder
 
     inner = HashEmbedder()
     cache = longmemeval.CachingEmbedder(inner)

@@ -4,12 +4,11 @@ import json
 import threading
 
 import pytest
+from conftest import note_id
 
-from memcli.backends.embedders import HashEmbedder
-from memcli.backends.llm import FakeLLM
-from memcli.services.chat import ChatSession, item_view, search
+from memcli.backends.fakes import FakeLLM
 from memcli.core.errors import MemcliError, NotFound
-from memcli.services.memory import Memory
+from memcli.services.chat import ChatSession, show_in_context
 
 
 @pytest.fixture
@@ -18,16 +17,15 @@ def fake():
 
 
 @pytest.fixture
-def memory(home, fake):
-    m = Memory(home, embedder=HashEmbedder(), llm=fake)
+def memory(make_memory, fake):
+    m = make_memory(llm=fake)
     m.remember("I bought a blue Brompton folding bike in Berlin", title="bike", tags=["bike"])
     m.remember("The dentist appointment is on Friday at 9", title="dentist")
-    yield m
-    m.close()
+    return m
 
 
 def chat_rows(memory):
-    return [r for r in memory.store.execute(
+    return [r for r in memory.store.conn.execute(
         "SELECT i.id, i.role, i.text, i.position, i.external_id, i.key, i.source, i.meta, "
         "c.external_id, c.title, c.source FROM items i JOIN conversations c "
         "ON c.id = i.conversation_id ORDER BY i.position").fetchall()]
@@ -63,7 +61,7 @@ def test_the_question_just_asked_is_not_its_own_citation(memory, fake):
     turn = session.ask("blue Brompton folding bike Berlin")  # the question matches itself best
     cited = {c.id for c in turn.answer.citations}
     assert turn.question_id not in cited
-    bike = memory.store.find_by_title("bike")
+    bike = note_id(memory, "bike")
     assert bike in cited
 
 
@@ -132,32 +130,22 @@ def test_empty_question_is_refused_and_nothing_is_stored(memory, fake):
     assert chat_rows(memory) == []
 
 
-def test_item_view_has_neighbours_and_links(memory, fake):
+def test_show_in_context_has_neighbours_and_links(memory, fake):
     session = ChatSession(memory, llm=fake)
     session.ask("Which Brompton bike did I buy in Berlin?")
     session.ask("When is the dentist appointment?")
     msgs = session.messages()
-    view = item_view(memory, msgs[1]["id"], lock=session.lock)
+    view = show_in_context(memory, msgs[1]["id"])
     assert [m["id"] for m in view["previous"]] == [msgs[0]["id"]]
     assert [m["id"] for m in view["next"]] == [msgs[2]["id"], msgs[3]["id"]]
     assert view["conversation"]["source"] == "chat"
 
-    bike, dentist = memory.store.find_by_title("bike"), memory.store.find_by_title("dentist")
+    bike, dentist = note_id(memory, "bike"), note_id(memory, "dentist")
     memory.store.add_link(bike, dentist, type="related")
-    note = item_view(memory, bike)
+    note = show_in_context(memory, bike)
     assert note["previous"] == [] and note["next"] == []
     assert [link["id"] for link in note["links"]] == [dentist]
-    assert [link["id"] for link in item_view(memory, dentist)["backlinks"]] == [bike]
-
-
-def test_search_helper_filters_and_rejects_bad_dates(memory, fake):
-    ChatSession(memory, llm=fake).ask("Which Brompton bike did I buy in Berlin?")
-    hits = search(memory, "bike", source="chat")
-    assert hits and {h.source["type"] for h in hits} == {"chat"}
-    hits = search(memory, "bike", kind="note", tag="bike")
-    assert [h.title for h in hits] == ["bike"]
-    with pytest.raises(MemcliError):
-        search(memory, "bike", since="not a date at all xyz")
+    assert [link["id"] for link in show_in_context(memory, dentist)["backlinks"]] == [bike]
 
 
 def test_ui_thread_reads_while_a_worker_chats(memory, fake):
@@ -175,8 +163,9 @@ def test_ui_thread_reads_while_a_worker_chats(memory, fake):
     t = threading.Thread(target=chat)
     t.start()
     while t.is_alive():
-        search(memory, "dentist Friday", lock=session.lock)
-        item_view(memory, 1, lock=session.lock)
+        with session.lock:
+            memory.search("dentist Friday")
+            show_in_context(memory, 1)
     t.join()
     assert errors == []
     assert len(session.messages()) == 10

@@ -19,7 +19,7 @@ MEMCLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c",
 
 WORKER = textwrap.dedent('''
     import json, sys, time
-    from memcli.backends.embedders import HashEmbedder
+    from memcli.backends.fakes import HashEmbedder
     from memcli.services.memory import Memory
 
     role, home, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -36,7 +36,7 @@ WORKER = textwrap.dedent('''
                 mem.stats()
                 done += 1
         elif role == "chat":
-            from memcli.backends.llm import FakeLLM
+            from memcli.backends.fakes import FakeLLM
             from memcli.services.chat import ChatSession
 
             session = ChatSession(mem, llm=FakeLLM(), title="concurrency chat")
@@ -73,7 +73,7 @@ def _spawn(cmd, home, **kw):
 def _has_chat() -> bool:
     try:
         import memcli.services.chat  # noqa: F401
-        from memcli.backends.llm import FakeLLM  # noqa: F401
+        from memcli.backends.fakes import FakeLLM  # noqa: F401
     except ImportError:
         return False
     return True
@@ -148,7 +148,7 @@ def test_reindex_keeps_its_write_transactions_short(home):
     from another connection goes through between two batches."""
     import threading
 
-    from memcli.backends.embedders import HashEmbedder
+    from memcli.backends.fakes import HashEmbedder
     from memcli.services.memory import Memory
 
     class SlowEmbedder(HashEmbedder):

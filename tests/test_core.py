@@ -51,10 +51,10 @@ def test_filters_by_kind_tag_and_date(mem):
 def test_forget_leaves_no_trace(mem):
     keep = mem.remember("lasagne recipe uses ricotta")
     gone = mem.remember("my bank PIN hint is the cat's birthday")
-    assert mem.store.execute("SELECT count(*) FROM items_fts WHERE rowid = ?", (gone,)).fetchone()[0] == 1
-    assert mem.store.execute("SELECT count(*) FROM items_vec WHERE item_id = ?", (gone,)).fetchone()[0] == 1
-    assert mem.forget(gone) == [gone]
     conn = mem.store.conn
+    assert conn.execute("SELECT count(*) FROM items_fts WHERE rowid = ?", (gone,)).fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM items_vec WHERE item_id = ?", (gone,)).fetchone()[0] == 1
+    assert mem.forget(gone) == [gone]
     assert conn.execute("SELECT count(*) FROM items WHERE id = ?", (gone,)).fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM items_fts WHERE rowid = ?", (gone,)).fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'PIN'").fetchone()[0] == 0
@@ -79,7 +79,7 @@ def test_forget_removes_notes_that_only_it_supported(mem):
 
 
 def test_model_mismatch_is_refused_until_reindex(home):
-    from memcli.backends.embedders import HashEmbedder
+    from memcli.backends.fakes import HashEmbedder
     from memcli.services.memory import Memory
 
     with Memory(home, embedder=HashEmbedder(256)) as m:

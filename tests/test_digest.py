@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from memcli.backends.llm import FakeLLM
+from memcli.backends.fakes import FakeLLM
 from memcli.services.digest.pipeline import DERIVED_KINDS, Digester, check, digest
 from memcli.core.models import NewItem
 
@@ -428,7 +428,7 @@ def test_unrelated_facts_do_not_supersede(mem):
 def test_model_calls_do_not_hold_the_write_lock(mem, home):
     """While the (slow, real) model thinks, other processes must still be able to write: the
     digest asks the model first and writes afterwards in one short transaction."""
-    from memcli.backends.embedders import HashEmbedder
+    from memcli.backends.fakes import HashEmbedder
     from memcli.services.memory import Memory
 
     add_conversation(mem, "c1", CONV1)

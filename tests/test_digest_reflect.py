@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from memcli.backends.llm import FakeLLM
+from memcli.backends.fakes import FakeLLM
+from memcli.core.errors import MemcliError
 from memcli.retrieval.graph import expand, recall_verbatim, retention, verbatim_sources
 from memcli.services.digest.pipeline import digest
 from memcli.services.reflect import reflect
@@ -128,6 +129,28 @@ def test_recall_verbatim_and_expand_use_the_notes(mem):
     assert any(h.id == src for h in expanded)
     structured = mem.search("Lisbon cat", limit=10, structure=True)
     assert any(h.id == src for h in structured)
+
+
+# ---- the services the front ends call ----------------------------------------------------------------
+def test_list_notes_and_write_reflections_for_any_front_end(mem):
+    from memcli.services.notes import list_notes, write_reflections
+
+    _setup(mem)
+    facts = list_notes(mem, kinds=["FACT"])
+    assert facts and {n["kind"] for n in facts} == {"fact"}
+    assert all(n["sources"] and not n["superseded_by"] for n in facts)
+    assert set(facts[0]) == {"id", "kind", "text", "title", "created_at", "tags", "keywords",
+                             "context", "type", "sources", "valid_to", "superseded_by"}
+    assert any(n["superseded_by"] for n in list_notes(mem, kinds=["fact"], include_superseded=True))
+    assert len(list_notes(mem, limit=1)) == 1
+    report, written = write_reflections(mem, use_llm=False)
+    assert [w["id"] for w in written] == report.ids and len(written) >= 2
+    assert all(w["kind"] == "reflection" and len(w["sources"]) >= 2 for w in written)
+    assert {n["id"] for n in list_notes(mem, kinds=["reflection"])} == set(report.ids)
+    with pytest.raises(MemcliError, match="at least 1"):
+        list_notes(mem, limit=0)
+    with pytest.raises(MemcliError, match="at least 2"):
+        write_reflections(mem, limit=1)
 
 
 # ---- CLI ------------------------------------------------------------------------------------------

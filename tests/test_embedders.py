@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from memcli.backends.embedders import HashEmbedder
+from memcli.backends.fakes import HashEmbedder
 
 TEXTS = [
     "hello",
@@ -39,7 +39,7 @@ def reference():
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["minilm", "onnx"])
 def test_fast_paths_match_sentence_transformers(reference, name):
-    from memcli.backends.embedders import make_embedder
+    from memcli.backends.factory import make_embedder
 
     e = make_embedder(name)
     batch = e.embed(TEXTS)  # minilm: > small_batch → onnxruntime with padding

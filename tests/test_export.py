@@ -58,7 +58,7 @@ def test_markdown_vault_imports_back(mem, tmp_path, cli, monkeypatch):
     other = tmp_path / "other-home"
     code, out, err = cli("--home", other, "import", "markdown", vault)
     assert code == 0, err
-    from memcli.backends.embedders import HashEmbedder
+    from memcli.backends.fakes import HashEmbedder
     from memcli.services.memory import Memory
 
     with Memory(other, embedder=HashEmbedder()) as back:

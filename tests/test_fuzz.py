@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memcli.store import connection as dbmod
-from memcli.backends.embedders import HashEmbedder
+from memcli.backends.fakes import HashEmbedder
 from memcli.core.errors import MemcliError
 from memcli.core.models import NewItem, clean_text
 from memcli.retrieval.hybrid import fts_query

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memcli.backends.embedders import HashEmbedder
+from memcli.backends.fakes import HashEmbedder
 from memcli.core.errors import MemcliError
 from memcli.services.maintenance import diagnose
 from memcli.services.memory import Memory
@@ -235,7 +235,7 @@ def test_hostile_vault(memory, tmp_path):
     result = _check_import(memory, "markdown", vault)
     assert result is not None and result.added >= 3, result
     assert not (tmp_path / "pwned").exists()
-    texts = {r[0] for r in memory.store.execute("SELECT text FROM items WHERE source = 'markdown'")}
+    texts = {r[0] for r in memory.store.conn.execute("SELECT text FROM items WHERE source = 'markdown'")}
     assert any("badly named" in t for t in texts) and any("alias body" in t for t in texts)
     again = _check_import(memory, "markdown", vault)
     assert again.added == 0  # re-import is a no-op, even for the odd file name

@@ -177,7 +177,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
 
 
 @pytest.mark.parametrize("source", ["chatgpt", "claude"])
-def test_truncated_after_complete_conversations_writes_nothing(mem, tmp_path, source):
+def test_truncated_after_complete_conversations_writes_nothing(make_memory, tmp_path, source):
     """The stream is valid for two whole conversations, then cut: the validation pass finds it
     before the write pass starts (nothing embedded, nothing stored)."""
     src = CHATGPT if source == "chatgpt" else CLAUDE
@@ -193,7 +193,24 @@ def test_truncated_after_complete_conversations_writes_nothing(mem, tmp_path, so
         def embed(self, texts):
             raise AssertionError("the write pass started")
 
-    mem._embedder = NoEmbedding()
+    mem = make_memory(embedder=NoEmbedding())
     with pytest.raises(ImportFailed, match="truncated JSON"):
         import_path(mem, source, f)
+    assert _db_snapshot(mem) == (0, 0, 0, 0)
+
+
+def test_one_format_registry_for_ingest_and_the_cli(mem, cli):
+    from memcli.importers import FORMATS
+
+    code, out, _ = cli("import", "--help")
+    assert code == 0 and all(name in out for name in FORMATS)
+    code, out, _ = cli("import", "chatgpt", "--help")
+    assert code == 0 and "--all-branches" in out
+    code, out, _ = cli("import", "claude", "--help")
+    assert code == 0 and "--all-branches" not in out
+    with pytest.raises(ImportFailed, match="unknown import source 'notion'; use one of chatgpt, "
+                                           "claude, markdown, jsonl"):
+        import_path(mem, "notion", CLAUDE)
+    with pytest.raises(ImportFailed, match="the claude import takes no option all_branches"):
+        import_path(mem, "claude", CLAUDE, all_branches=True)
     assert _db_snapshot(mem) == (0, 0, 0, 0)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from memcli.backends.fakes import HashEmbedder
 from memcli.core.errors import ImportFailed
 from memcli.services.ingest import import_path
 
@@ -53,9 +54,9 @@ def test_bad_lines_fail_whole_file(mem, tmp_path, line, what):
     assert mem.stats()["items"] == 0  # validated before anything was written
 
 
-def test_progress_and_repeated_texts_embedded_once(mem, tmp_path):
+def test_progress_and_repeated_texts_embedded_once(make_memory, tmp_path):
     seen_texts = []
-    inner = mem.embedder
+    inner = HashEmbedder()
 
     class Counting:
         model_id, dim = inner.model_id, inner.dim
@@ -64,7 +65,7 @@ def test_progress_and_repeated_texts_embedded_once(mem, tmp_path):
             seen_texts.extend(texts)
             return inner.embed(texts)
 
-    mem._embedder = Counting()
+    mem = make_memory(embedder=Counting())
     f = tmp_path / "x.jsonl"
     f.write_text("".join(
         f'{{"id": "c{i}", "messages": [{{"role": "user", "content": "thanks"}}, '

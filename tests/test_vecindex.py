@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from memcli import store as store_mod
-from memcli.store import vecindex as vx
 from memcli.core.models import Filters, NewItem
+from memcli.store import vecindex as vx, vectors as store_vectors
 
 
 def unit(rng, n, dim=64):
@@ -58,8 +57,8 @@ def test_rescore_is_cosine():
 @pytest.fixture
 def coarse_always(monkeypatch):
     """Use the coarse path at any size (normally from 20,000 vectors on)."""
-    monkeypatch.setattr(store_mod, "COARSE_MIN", 0)
-    monkeypatch.setattr(store_mod, "COARSE_CANDIDATES", 40)
+    monkeypatch.setattr(store_vectors, "COARSE_MIN", 0)
+    monkeypatch.setattr(store_vectors, "COARSE_CANDIDATES", 40)
 
 
 def fill(mem, n=300, kinds=("message", "note"), seed=2):
@@ -105,7 +104,7 @@ def test_coarse_filters_narrow_and_broad(mem, coarse_always, monkeypatch):
     got = mem.store.vec_search(qv, 10, narrow)
     assert got and {i for i, _ in got} <= allowed
     assert [i for i, _ in got] == [i for i, _ in mem.store.vec_search(qv, 10, narrow, exact=True)]
-    monkeypatch.setattr(store_mod, "EXACT_SUBSET", 5)  # force the broad-filter path
+    monkeypatch.setattr(store_vectors, "EXACT_SUBSET", 5)  # force the broad-filter path
     broad = Filters(kinds=["message"])
     got = mem.store.vec_search(qv, 10, broad)
     assert len(got) == 10 and all(rows[i]["kind"] == "message" for i, _ in got)
@@ -142,9 +141,9 @@ def test_migration_derives_the_index_for_an_older_memory(home, mem):
     from memcli.store import Store
 
     ids = fill(mem, 40)
-    mem.store.execute("DELETE FROM vec_bits")
-    mem.store.execute("DELETE FROM vec_f16")
-    mem.store.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_coarse_vectors'")
+    mem.store.conn.execute("DELETE FROM vec_bits")
+    mem.store.conn.execute("DELETE FROM vec_f16")
+    mem.store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_coarse_vectors'")
     assert len(mem.store.coarse_inconsistencies()["missing"]) == len(ids)
     mem.close()
     with Store(Memory(home).db_path) as s:
@@ -155,7 +154,7 @@ def test_doctor_finds_and_repairs_a_damaged_coarse_index(mem, cli):
     from memcli.services import maintenance
 
     ids = fill(mem, 30)
-    mem.store.execute("DELETE FROM vec_f16 WHERE item_id = ?", (ids[3],))
+    mem.store.conn.execute("DELETE FROM vec_f16 WHERE item_id = ?", (ids[3],))
     report = maintenance.diagnose(mem, embedder=mem.embedder)
     assert any("coarse index" in p.message for p in report.problems)
     fixed = maintenance.repair(mem, embedder=mem.embedder)

@@ -1,6 +1,7 @@
 """Embedders: the bundled all-MiniLM-L6-v2 three ways — `minilm` (default: numpy for a query,
 onnxruntime for bulk), `onnx` (onnxruntime only), `sbert` (sentence-transformers: the naive path and
-the reference the others are tested against) — and `hash`, a deterministic bag of words for tests.
+the reference the others are tested against) — and `hash`, the deterministic bag of words for tests
+(``memcli.backends.fakes.HashEmbedder``).
 
 Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot product.
 """
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
-import zlib
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -28,31 +27,6 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]):  # -> numpy array (n, dim) float32, rows L2-normalised
         ...
-
-
-# ---- deterministic fake -------------------------------------------------------------------------
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-class HashEmbedder:
-    """Hashed bag of words (crc32, so stable across runs): texts sharing words are near."""
-
-    def __init__(self, dim: int = 256):
-        self.dim = dim
-        self.model_id = f"hash-bow-{dim}"
-
-    def embed(self, texts: Sequence[str]):
-        import numpy as np
-
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for tok in _TOKEN.findall(text.lower()):
-                h = zlib.crc32(tok.encode("utf-8"))
-                out[row, h % self.dim] += 1.0 if (h >> 16) & 1 else -1.0
-            norm = float(np.linalg.norm(out[row]))
-            if norm:
-                out[row] /= norm
-        return out
 
 
 # ---- the bundled MiniLM -------------------------------------------------------------------------
@@ -191,14 +165,14 @@ class OnnxEmbedder:
         if not fast.exists():
             try:
                 _optimize(path)
-            except Exception:  # read-only cache dir etc.: optimise in memory each time instead
+            except Exception:  # noqa: BLE001 - read-only cache dir etc.: optimise in memory each time
                 pass
         if fast.exists():
             try:
                 return ort.InferenceSession(
                     str(fast), options(ort.GraphOptimizationLevel.ORT_DISABLE_ALL),
                     providers=["CPUExecutionProvider"])
-            except Exception:  # e.g. written by another onnxruntime version: use the plain export
+            except Exception:  # noqa: BLE001 - e.g. another onnxruntime's file: use the plain export
                 pass
         return ort.InferenceSession(str(path), options(ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
                                     providers=["CPUExecutionProvider"])
@@ -264,16 +238,3 @@ class MiniLMEmbedder:
         if self._onnx is None:
             self._onnx = OnnxEmbedder()
         return self._onnx.embed(texts)
-
-
-def make_embedder(name: str) -> Embedder:
-    name = (name or "minilm").lower()
-    if name == "minilm":
-        return MiniLMEmbedder()
-    if name == "onnx":
-        return OnnxEmbedder()
-    if name in ("sbert", "sentence-transformers"):
-        return SbertEmbedder()
-    if name in ("hash", "fake"):
-        return HashEmbedder()
-    raise MemcliError(f"unknown embedding backend {name!r}; use minilm, onnx, sbert or hash")

@@ -157,7 +157,7 @@ def generate_json(llm, messages: list[dict], schema: dict, *, validate: Validato
     failed attempts; when it is None a ``StructuredOutputError`` is raised instead."""
     convo = [dict(m) for m in messages]
     last_error = "no attempt made"
-    for attempt in range(max(0, int(retries)) + 1):
+    for _attempt in range(max(0, int(retries)) + 1):
         text = llm.complete(convo, max_tokens=max_tokens, temperature=0.0, json_schema=schema)
         try:
             return parse_and_check(text, schema, validate), False

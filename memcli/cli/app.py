@@ -8,10 +8,9 @@ Data to stdout, errors as one line on stderr with exit status 1. Heavy modules l
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -92,6 +91,18 @@ def print_hit(n: int, hit) -> None:
     role = f"{hit.role}: " if hit.role else ""
     typer.echo(f"{n:>2}. [{hit.id}] {hit.kind} · {date} · {where}")
     typer.echo(f"    {role}{snippet(hit.text)}")
+
+
+def model_choice(mem, no_llm: bool, model: Optional[str]):
+    """``(use_llm, llm)`` from ``--no-llm`` and ``--model``: no model, the one ``--model`` names,
+    or (None) the configured one, which the service builds when it needs it."""
+    if no_llm:
+        return False, None
+    if model:
+        from memcli.backends.factory import make_llm
+
+        return True, make_llm(mem.config, model)
+    return True, None
 
 
 def parse_id(value: str) -> int:

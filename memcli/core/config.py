@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from memcli.core.errors import MemcliError
@@ -80,7 +80,6 @@ class Config:
     # [ask]
     ask_context_items: int = 8
     ask_abstain_threshold: float = 0.33  # calibrated: benchmarks/calibrate_abstain.py
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, home: str | os.PathLike | None = None) -> "Config":
@@ -101,7 +100,7 @@ class Config:
         return cfg
 
     def _apply(self, raw: dict, where: str) -> None:
-        known = {f.name: f for f in fields(self) if f.name != "extra"}
+        known = {f.name: f for f in fields(self)}
         for section, values in raw.items():
             if not isinstance(values, dict):
                 raise MemcliError(f"config {where}: expected a [section] table, got key {section!r}")

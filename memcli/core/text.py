@@ -1,7 +1,9 @@
-"""Deterministic text tools for digestion: sentences, keywords, first-person statements, fact
-types, the subject/attribute of a statement (for supersession) and a grounding check.
+"""Text tools, pure and stdlib only: words, stop words, stems, content words, sentences, one-line
+truncation, tags, keywords and a grounding check.
 
-Pure functions, stdlib only: they are the fallback that must work with no model at all.
+This is the one vocabulary of memcli: search, ask, digest and reflect all read words through it.
+Where a purpose needs different behaviour, the variant is named here with its reason. The digest's
+statement heuristics (is this a durable fact? in the third person?) are in memcli.core.statements.
 """
 
 from __future__ import annotations
@@ -9,52 +11,51 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from datetime import datetime, timedelta
 from functools import lru_cache
 
+# ---- words ---------------------------------------------------------------------------------------
+# A word as a statement is read: contractions, hyphenated words and decimals stay whole.
 WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)?")
+# A token as FTS5's unicode61 tokenizer cuts it ("what's" → what, s): what a keyword query matches.
+FTS_WORD = re.compile(r"\w+")
 _SENT = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n{1,}")
 
-STOP = frozenset("""
-a about above after again against all also am an and any are aren't as at be because been before
-being below between both but by can can't cannot could couldn't did didn't do does doesn't doing
-don't down during each even ever every few for from further get gets got had hadn't has hasn't have
-haven't having he he'd he'll he's her here here's hers herself him himself his how how's i i'd i'll
-i'm i've if in into is isn't it it's its itself just let's like me more most much must mustn't my
-myself no nor not now of off oh ok okay on once only or other ought our ours ourselves out over own
-really same shan't she she'd she'll she's should shouldn't so some such sure than that that's the
-their theirs them themselves then there there's these they they'd they'll they're they've thing
-things this those through to too under until up us very was wasn't we we'd we'll we're we've were
-weren't what what's when when's where where's which while who who's whom why why's will with won't
-would wouldn't yeah yes yet you you'd you'll you're you've your yours yourself yourselves lot lots
-wow hey hi hello thanks thank great cool awesome amazing glad good nice love loved well one know
-think feel felt make made going go went gone way something anything everything really actually
-definitely totally pretty kind bit maybe stuff wanna gonna today yesterday tomorrow time
-last next ago week weeks month months year years day days night weekend morning evening big news
+# Words that carry no topic in any text: articles, pronouns, auxiliaries, prepositions. A keyword
+# query drops only these (every other word is left for BM25 to weigh).
+FUNCTION_WORDS = frozenset("""
+a an and are as at be been but by can could did do does for from had has have how i i'm if in
+is it its me my of on or our she he so that the their them then there these they this to was
+we were what when where which who whom why will with would you your yours about into than s t
+""".split())
+# For statements, also negations, chat filler, courtesy, vague verbs and time words: what is left
+# is what a note is about.
+STOP = FUNCTION_WORDS | frozenset("""
+above after again against all also am any aren't because before being below between both can't
+cannot couldn't didn't doesn't doing don't down during each even ever every few further get gets got
+hadn't hasn't haven't having he'd he'll he's her here here's hers herself him himself his how's i'd
+i'll i've isn't it's itself just let's like more most much must mustn't myself no nor not now off oh
+ok okay once only other ought ours ourselves out over own really same shan't she'd she'll she's
+should shouldn't some such sure that's theirs themselves there's they'd they'll they're they've
+thing things those through too under until up us very wasn't we'd we'll we're we've weren't what's
+when's where's while who's why's won't wouldn't yeah yes yet you'd you'll you're you've yourself
+yourselves lot lots wow hey hi hello thanks thank great cool awesome amazing glad good nice love
+loved well one know think feel felt make made going go went gone way something anything everything
+actually definitely totally pretty kind bit maybe stuff wanna gonna today yesterday tomorrow
+time last next ago week weeks month months year years day days night weekend morning evening big
+news
+""".split())
+# For questions, also the words that frame a question ("tell me", "do you remember") rather than
+# name its topic.
+QUESTION_STOP = FUNCTION_WORDS | frozenset("""
+tell know remember recall please say said saying mention mentioned think thought anything something
+ever thing things time times happen happened get got give gave let like just also much many any some
+all one ones done make made want wanted going go went
 """.split())
 
-FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|my|me|mine|myself|we|we're|we've|our|us)\b",
-                          re.IGNORECASE)
-FILLER = re.compile(
-    r"^(hey|hi|hello|thanks|thank you|wow|ok|okay|sure|yes|yeah|no|lol|haha|bye|good ?(bye|night)|"
-    r"that's (great|cool|awesome|amazing|so cool)|sounds (good|great)|congrat\w*)\b[\s!.,]*$",
-    re.IGNORECASE)
-
-TYPE_MARKERS = {
-    "preference": re.compile(r"\b(love|like|likes|prefer|prefers|favou?rite|enjoy|enjoys|hate|"
-                             r"dislike|can't stand|into|fan of|passionate)\b", re.I),
-    "decision": re.compile(r"\b(decided|decide|will|going to|plan|planning|plans|chose|choose|"
-                           r"gonna|intend|committed|signed up|want to|wants to)\b", re.I),
-    "event": re.compile(r"\b(went|visited|moved|started|bought|met|joined|finished|graduated|"
-                        r"married|adopted|got|took|attended|ran|won|lost|yesterday|last (week|"
-                        r"month|year|night|weekend)|ago|\w+ed)\b", re.I),
-}
-SIGNAL = re.compile(
-    r"\b(live|lives|living|moved|work|works|working|job|career|name|born|birthday|married|"
-    r"wife|husband|partner|kids|children|son|daughter|dog|cat|pet|favou?rite|prefer|love|"
-    r"hobby|started|bought|decided|plan|school|university|degree|study|studying|allergic|"
-    r"diet|vegetarian|vegan|team|project|deadline|trip|travel|visited|went|joined|adopted|"
-    r"friend|family|mom|mother|dad|father|brother|sister|painting|music|book|car|house)\b", re.I)
+# Suffixes ``stem`` cuts, the first that fits (the stem keeps at least three letters).
+SUFFIXES = ("'s", "ing", "edly", "ed", "ies", "es", "s", "ly")
+# Looser, for matching a question's words in a hit: a final -e goes too, so "live" meets "lived".
+LOOSE_SUFFIXES = ("ies", "es", "s", "ing", "ed", "e")
 
 
 def one_line(text: str | None, width: int) -> str:
@@ -73,22 +74,31 @@ def normalize_tags(tags) -> list[str]:
     return sorted({normalize_tag(t) for t in tags if t and t.strip("# ")})
 
 
-def words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in WORD.findall(text)]
+def words(text: str, token: re.Pattern = WORD) -> list[str]:
+    """The words of ``text`` (``token``: WORD or FTS_WORD), lower case, ’ read as '."""
+    return [w.lower().replace("’", "'") for w in token.findall(text)]
 
 
 @lru_cache(maxsize=65536)
-def stem(w: str) -> str:
+def stem(w: str, suffixes: tuple[str, ...] = SUFFIXES) -> str:
     """A crude stemmer, enough to compare word forms (moved/moving/moves → mov)."""
     w = w.lower().replace("’", "'")
-    for suf in ("'s", "ing", "edly", "ed", "ies", "es", "s", "ly"):
+    for suf in suffixes:
         if len(w) > len(suf) + 2 and w.endswith(suf):
             return w[: -len(suf)]
     return w
 
 
-def content_words(text: str) -> list[str]:
-    return [w for w in words(text) if w not in STOP and len(w) > 1]
+def content_words(text: str, *, token: re.Pattern = WORD, stop: frozenset = STOP) -> list[str]:
+    """The words of ``text`` that say what it is about, in order: no stop words, no single
+    letters."""
+    return [w for w in words(text, token) if w not in stop and len(w) > 1]
+
+
+def query_words(text: str) -> list[str]:
+    """The topic words of a question, once each, cut as the keyword search cuts them (FTS_WORD),
+    question words dropped."""
+    return list(dict.fromkeys(content_words(text, token=FTS_WORD, stop=QUESTION_STOP)))
 
 
 def sentences(text: str) -> list[str]:
@@ -165,182 +175,6 @@ def tags_from(keywords_: list[str], k: int = 3) -> list[str]:
         if len(out) >= k:
             break
     return out
-
-
-# ---- first-person statements ---------------------------------------------------------------------
-def fact_type(sentence: str) -> str:
-    for name in ("preference", "decision", "event"):
-        if TYPE_MARKERS[name].search(sentence):
-            return name
-    return "fact"
-
-
-# Instructions to an assistant ("can you…", "I want a plot…") are tasks, not memories.
-REQUEST = re.compile(
-    r"^(please|can you|could you|would you|let's|lets|help me|show me|write|make|run|try|give me|"
-    r"add|fix|change|explain|tell me)\b|\b(can you|could you|please)\b|"
-    r"\bi (want|need|would like|'d like) (you|to see)\b", re.I)
-_CODE = re.compile(r"[=(){}\[\];<>`]|\w\.\w+\(|^\s*(import|def|class|return|for|if)\b")
-
-
-def is_prose(sentence: str) -> bool:
-    """Not code, a formula or a table row: mostly letters and spaces, no code punctuation."""
-    if not sentence or _CODE.search(sentence):
-        return False
-    plain = sum(ch.isalnum() or ch.isspace() or ch in ",.'’!?-:;\"“”…&/%$€£" for ch in sentence)
-    return plain / len(sentence) >= 0.9
-
-
-def strip_code(text: str) -> str:
-    """Drop fenced code blocks and indented code lines before looking for sentences."""
-    text = re.sub(r"```.*?(```|$)", " ", text or "", flags=re.S)
-    return "\n".join(ln for ln in text.splitlines() if not ln.startswith(("    ", "\t")))
-
-
-@lru_cache(maxsize=16384)
-def statement_score(sentence: str) -> float:
-    """How much a sentence looks like a durable personal fact (0 = not at all)."""
-    n = len(sentence.split())
-    if n < 4 or n > 60 or sentence.rstrip().endswith("?") or FILLER.match(sentence):
-        return 0.0
-    if REQUEST.search(sentence) or not is_prose(sentence):
-        return 0.0
-    cw = content_words(sentence)
-    if len(cw) < 2:
-        return 0.0
-    s = 0.0
-    if FIRST_PERSON.search(sentence):
-        s += 1.0
-    s += 0.6 * min(3, len(SIGNAL.findall(sentence)))
-    if re.search(r"\b(I|we|my \w+) (just |recently |finally )?\w+ed\b", sentence):
-        s += 0.5  # a first-person event: "I painted", "we adopted", "my sister started"
-    s += 0.3 * min(3, sum(1 for w in sentence.split()[1:] if w[:1].isupper()))
-    s += 0.3 if re.search(r"\d", sentence) else 0.0
-    s += 0.1 * min(6, len(cw))
-    return s
-
-
-_PRONOUNS = [
-    (r"\bI am\b", "{S} is"), (r"\bI'm\b", "{S} is"), (r"\bI’m\b", "{S} is"),
-    (r"\bI've\b", "{S} has"), (r"\bI’ve\b", "{S} has"), (r"\bI'd\b", "{S} would"),
-    (r"\bI'll\b", "{S} will"), (r"\bI was\b", "{S} was"), (r"\bI have\b", "{S} has"),
-    (r"\bI\b", "{S}"), (r"\b[Mm]y\b", "{S}'s"), (r"\bmyself\b", "{S}"), (r"\bmine\b", "{S}'s"),
-    (r"(?<=\w )\bme\b", "{S}"),
-]
-
-
-_IRREGULAR = {"have": "has", "do": "does", "go": "goes", "am": "is", "don't": "doesn't",
-              "haven't": "hasn't", "study": "studies", "try": "tries", "fly": "flies",
-              "carry": "carries", "watch": "watches", "teach": "teaches", "miss": "misses",
-              "wish": "wishes", "finish": "finishes", "relax": "relaxes", "fix": "fixes"}
-_BASE_VERBS = frozenset("""
-live work love like eat want need plan prefer enjoy hate think feel own play use run know read write
-cook drive take make keep hope run paint swim walk bake sing dance volunteer remember believe
-visit spend collect care help practice train listen speak prefer usually always often still never
-really also
-""".split())
-_ADVERBS = frozenset("usually always often still never really also now sometimes just".split())
-
-
-def _agree(m: re.Match) -> str:
-    """'Anna live' → 'Anna lives' (skipping adverbs: 'Anna really love' → 'Anna really loves')."""
-    subject, adverbs, verb = m.group(1), m.group(2) or "", m.group(3)
-    low = verb.lower()
-    if low in _IRREGULAR:
-        return f"{subject} {adverbs}{_IRREGULAR[low]}"
-    if low in _BASE_VERBS and low not in _ADVERBS:
-        return f"{subject} {adverbs}{verb}s"
-    return m.group(0)
-
-
-def third_person(sentence: str, speaker: str) -> str:
-    """'I live in Berlin with my dog' → 'Anna lives in Berlin with Anna's dog' (roughly)."""
-    out = sentence
-    for pat, rep in _PRONOUNS:
-        out = re.sub(pat, rep.replace("{S}", speaker), out)
-    s = re.escape(speaker)
-    out = re.sub(rf"\b({s}) ((?:(?:{'|'.join(sorted(_ADVERBS))}) )*)([a-z']+)\b", _agree, out)
-    return out[:1].upper() + out[1:] if out else out
-
-
-# ---- subject/attribute (what a fact is about; a later value supersedes an earlier one) ----------
-_NOW = r"(?:now |just |recently |finally |currently |still )?"
-_NEW = r"(?:new |current |updated )?"
-ATTRIBUTES: list[tuple[str, re.Pattern]] = [
-    ("employer", re.compile(rf"\bi {_NOW}(work|works|started working|am working|'m working|got a "
-                            rf"{_NEW}job|joined|switched jobs?|started a {_NEW}job|accepted "
-                            rf"an? {_NEW}(job|offer|position))\b.*\b(at|for|with)\b", re.I)),
-    ("employer", re.compile(rf"\bmy {_NEW}(employer|company) is\b", re.I)),
-    ("residence", re.compile(rf"\b(i|we) {_NOW}(live|lives|living|moved|relocated|am moving|'m "
-                             r"moving|are moving|settled)\b.*\b(in|to)\b", re.I)),
-    ("residence", re.compile(rf"\bmy {_NEW}(home|house|apartment|flat|address) is\b", re.I)),
-    ("job", re.compile(rf"\b(i am|i'm|i work as|i became|i've become) {_NOW}(a|an) "
-                       r"([a-z]+ )?(engineer|developer|teacher|nurse|doctor|designer|manager|"
-                       r"student|artist|writer|counselor|lawyer|scientist|chef|consultant|"
-                       r"analyst|accountant|architect|programmer|researcher|photographer)\b",
-                       re.I)),
-    ("job", re.compile(rf"\bmy {_NEW}(job|role|position|title) is\b", re.I)),
-    ("name", re.compile(r"\bmy name is\b|\bcall me\b", re.I)),
-    ("age", re.compile(r"\bi('m| am) \d{1,3}( years old)?\b|\bi turned \d{1,3}\b", re.I)),
-    ("relationship", re.compile(r"\b(i|we) (got married|got engaged|broke up|divorced|am dating|"
-                                r"'m dating|am single|'m single)\b|\bmy (girlfriend|boyfriend|"
-                                r"partner|wife|husband|fianc[ée]e?) is\b", re.I)),
-    ("phone", re.compile(rf"\bmy {_NEW}(phone|mobile|cell)( number)? is\b", re.I)),
-    ("email", re.compile(rf"\bmy {_NEW}e-?mail( address)? is\b", re.I)),
-    ("car", re.compile(r"\bi (drive|bought|got) (a|an|the) [\w ]*\b(car|tesla|toyota|"
-                       r"honda|ford|bmw|audi|vw|volkswagen)\b", re.I)),
-    ("diet", re.compile(rf"\bi('m| am) {_NOW}(a )?(vegan|vegetarian|pescatarian|keto)\b", re.I)),
-]
-_FAV = re.compile(r"\bmy (new )?favou?rite ([a-z]+(?: [a-z]+)?) (is|are|has become|became)\b",
-                  re.I)
-
-
-def attributes_of(sentence: str) -> list[str]:
-    """Every attribute a statement sets ('I live in X and work at Y' → residence, employer)."""
-    out = []
-    m = _FAV.search(sentence)
-    if m:
-        out.append("favorite:" + m.group(2).lower())
-    for name, pat in ATTRIBUTES:
-        if name not in out and pat.search(sentence):
-            out.append(name)
-    return out
-
-
-def attribute_of(sentence: str) -> str | None:
-    found = attributes_of(sentence)
-    return found[0] if found else None
-
-
-# ---- relative time -------------------------------------------------------------------------------
-_REL = [
-    (re.compile(r"\byesterday\b|\blast night\b", re.I), timedelta(days=1), "%Y-%m-%d"),
-    (re.compile(r"\btoday\b|\btonight\b|\bthis morning\b", re.I), timedelta(0), "%Y-%m-%d"),
-    (re.compile(r"\blast week(end)?\b", re.I), timedelta(days=7), "week of %Y-%m-%d"),
-    (re.compile(r"\blast month\b", re.I), timedelta(days=30), "%B %Y"),
-    (re.compile(r"\blast year\b", re.I), timedelta(days=365), "%Y"),
-]
-
-
-def event_time_hint(sentence: str, said_at: str | None) -> str | None:
-    """'yesterday' said on 2023-05-08 → '2023-05-07'; None when nothing relative is mentioned."""
-    if not said_at:
-        return None
-    try:
-        base = datetime.fromisoformat(said_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    m = re.search(r"\b(\d+|a|one|two|three|four|five|six) (day|week|month|year)s? ago\b", sentence,
-                  re.I)
-    if m:
-        nums = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-        n = int(m.group(1)) if m.group(1).isdigit() else nums[m.group(1).lower()]
-        days = {"day": 1, "week": 7, "month": 30, "year": 365}[m.group(2).lower()] * n
-        return (base - timedelta(days=days)).strftime("%Y-%m-%d" if days < 60 else "%B %Y")
-    for pat, delta, fmt in _REL:
-        if pat.search(sentence):
-            return (base - delta).strftime(fmt)
-    return None
 
 
 # ---- grounding -----------------------------------------------------------------------------------

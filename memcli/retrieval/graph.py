@@ -14,8 +14,12 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 
+from memcli.retrieval.hybrid import SUPERSEDED_WEIGHT, hit_from_row, hybrid_search
+
 DERIVED = frozenset({"summary", "fact", "reflection"})
-S0_DAYS = 30.0
+S0_DAYS = 30.0  # a memory's strength S before any recall or importance (days)
+RECALL_MIN, RECALL_PER_HIT = 50, 5  # recall_verbatim searches max(50, 5 × limit) hits to map back
+LINK_SEEDS = 20  # recall_verbatim follows links of the derived notes among this many best hits
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -90,8 +94,6 @@ def verbatim_sources(store, ids, max_depth: int = 3) -> dict[int, list[int]]:
 def expand(store, hits: list, *, weight: float = 0.5, top: int = 20, now=None) -> list:
     """One-hop expansion: each of the ``top`` hits gives ``weight · score / √(fan-out)`` to its
     sources and linked items (added as new hits when not already found). Best first."""
-    from memcli.retrieval.hybrid import hit_from_row
-
     if not hits:
         return hits
     by_id = {h.id: h for h in hits}
@@ -114,7 +116,8 @@ def expand(store, hits: list, *, weight: float = 0.5, top: int = 20, now=None) -
             by_id[item_id].score += b
         elif item_id in new_rows:
             row = new_rows[item_id]
-            by_id[item_id] = hit_from_row(row, b * (0.5 if row.get("valid_to") else 1.0))
+            by_id[item_id] = hit_from_row(row, b * (SUPERSEDED_WEIGHT if row.get("valid_to")
+                                                    else 1.0))
     out = sorted(by_id.values(), key=lambda h: (-h.score, h.id))
     return out
 
@@ -132,16 +135,14 @@ def recall_verbatim(memory, query: str, *, limit: int = 10, filters=None, now=No
     this is the plain verbatim ranking."""
     import numpy as np
 
-    from memcli.retrieval.hybrid import hit_from_row, hybrid_search
-
     store = memory.store
     embedder = memory.embedder if store.vector_model() is not None else None
     if embedder is not None:
         memory._check_model()
-    hits = hybrid_search(store, embedder, query, limit=max(limit * 5, 50), filters=filters,
-                         now=now, candidates=candidates)
+    hits = hybrid_search(store, embedder, query, limit=max(limit * RECALL_PER_HIT, RECALL_MIN),
+                         filters=filters, now=now, candidates=candidates)
     if link_weight > 0:
-        derived = [h for h in hits[:20] if h.kind in DERIVED]
+        derived = [h for h in hits[:LINK_SEEDS] if h.kind in DERIVED]
         lmap = store.linked_ids([h.id for h in derived])
         seen = {h.id for h in hits}
         extra = []

@@ -9,32 +9,24 @@ import re
 from datetime import datetime
 
 from memcli.core.models import Filters, Hit, speaker_name
+from memcli.core.text import FTS_WORD, FUNCTION_WORDS, words
 
-RRF_K = 60
-# Hybrid search settings, tuned on LoCoMo evidence retrieval (benchmarks/locomo.py; R@10 over
-# categories 1-4, speakers embedded: 0.590 with k=60, equal weights, no neighbours; 0.619 with
-# k=10 and vector weight 0.7; 0.688 with ±1 neighbours; 0.704 with the ±2 window):
+RRF_K = 60  # the textbook reciprocal-rank-fusion k (``rrf``'s default)
+# Hybrid search settings, tuned on LoCoMo evidence retrieval (benchmarks/locomo.py; the history of
+# each is in BENCHMARKS.md):
 FUSION_K = 10  # a small RRF k trusts the top of each ranking more
 VECTOR_WEIGHT = 0.7  # BM25 is the stronger ranker on personal chat; vectors add paraphrases
 NEIGHBOUR_WEIGHT = 0.5  # a strong chat line lends this share of its score to the turns around it,
-NEIGHBOUR_SPAN = 2  # halved at each further step (±1: 0.5, ±2: 0.25); R@10 0.688 → 0.704
+NEIGHBOUR_SPAN = 2  # halved at each further step (±1: 0.5, ±2: 0.25)
 # A question that names a speaker ("What did Caroline research?") asks about that person's own
 # turns: the name is dropped from both queries (the keyword side matched it only where the other
 # person says it, the vector side matched every "Caroline: …" line alike) and that speaker's turns
-# score × (1 + SPEAKER_BOOST). LoCoMo R@10 0.703 → 0.747 with the boost alone, → 0.774 with the
-# name dropped too (audited 0.708 → 0.781; multi-hop 0.37 → 0.49, open-domain 0.38 → 0.47);
-# Rocchio/RM3 feedback and per-session boosts lost or stayed within noise. Cost: ~+10-14 ms for a
-# query that names a speaker (a second FTS query, a second text in the embedding batch, roles).
+# score × (1 + SPEAKER_BOOST). Such a query costs a second FTS search and a second embedded text.
 SPEAKER_BOOST = 1.0
 SPEAKER_SCAN = 50  # keyword hits whose roles name the speakers a query may refer to
-WORD = re.compile(r"\w+", re.UNICODE)
-# Words that carry no topic; dropped from the keyword side (the vector side sees the whole query,
-# less the name of a speaker it names).
-STOPWORDS = frozenset("""
-a an and are as at be been but by can could did do does for from had has have how i i'm if in
-is it its me my of on or our she he so that the their them then there these they this to was
-we were what when where which who whom why will with would you your yours about into than s t
-""".split())
+CANDIDATES_MIN, CANDIDATES_PER_HIT = 50, 5  # each side returns max(50, 5 × limit) candidates
+KEEP_MIN, KEEP_PER_HIT = 40, 4  # rows are fetched for the best max(40, 4 × limit) fused ones
+SUPERSEDED_WEIGHT = 0.5  # a superseded fact (``valid_to`` set) stays findable at this share
 
 
 def fts_query(text: str) -> str:
@@ -42,10 +34,10 @@ def fts_query(text: str) -> str:
 
     Quoting makes punctuation (``what's``, ``c++``, ``"``) and FTS keywords (``NOT``, ``NEAR``)
     plain text; BM25 then rewards documents that match more and rarer words."""
-    words = [w.lower() for w in WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS]
-    words = list(dict.fromkeys(content or words))[:64]
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+    tokens = words(text, FTS_WORD)
+    content = [w for w in tokens if w not in FUNCTION_WORDS]
+    tokens = list(dict.fromkeys(content or tokens))[:64]
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in tokens)
 
 
 def tied_ranks(scored: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -98,14 +90,14 @@ def named_speakers(query: str, roles) -> set[str]:
     """The speakers among ``roles`` (people's names, see models.speaker_name) that ``query``
     names: every word of the name, or its first word, occurs in the query ("Caroline's" names
     Caroline). Names that are stop words ("Will") never match."""
-    words = {w.lower() for w in WORD.findall(query)}
+    said = set(words(query, FTS_WORD))
     out = set()
     for role in roles:
         name = speaker_name(role)
-        parts = [w.lower() for w in WORD.findall(name or "")]
-        if parts and (all(p in words for p in parts)
-                      or (len(parts[0]) > 2 and parts[0] in words)) \
-                and not any(p in STOPWORDS for p in parts):
+        parts = words(name or "", FTS_WORD)
+        if parts and (all(p in said for p in parts)
+                      or (len(parts[0]) > 2 and parts[0] in said)) \
+                and not any(p in FUNCTION_WORDS for p in parts):
             out.add(name)
     return out
 
@@ -113,12 +105,12 @@ def named_speakers(query: str, roles) -> set[str]:
 def without_names(query: str, names: set[str]) -> str:
     """``query`` with the words of ``names`` (and a possessive 's) removed; ``query`` itself when
     nothing but the names and stop words would be left."""
-    parts = sorted({w for n in names for w in WORD.findall(n)}, key=len, reverse=True)
+    parts = sorted({w for n in names for w in FTS_WORD.findall(n)}, key=len, reverse=True)
     if not parts:
         return query
     pat = r"\b(?:%s)(?:'s|’s)?\b" % "|".join(map(re.escape, parts))
     rest = " ".join(re.sub(pat, " ", query, flags=re.IGNORECASE).split())
-    content = [w for w in WORD.findall(rest) if w.lower() not in STOPWORDS]
+    content = [w for w in words(rest, FTS_WORD) if w not in FUNCTION_WORDS]
     return rest if content else query
 
 
@@ -163,9 +155,9 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
 
     Superseded facts (``valid_to`` set) stay findable but rank below current ones.
     ``retention_weight`` blends in the MemoryBank retention score and ``expand`` adds one-hop
-    neighbours (sources, links) of the best hits: see memcli/digest/graph.py."""
+    neighbours (sources, links) of the best hits: see memcli/retrieval/graph.py."""
     limit = max(1, int(limit))
-    n = candidates or max(50, limit * 5)
+    n = candidates or max(CANDIDATES_MIN, limit * CANDIDATES_PER_HIT)
     kw = store.fts_search(fts_query(query), n, filters)
     rows: dict[int, dict] = {}
     names: set[str] = set()
@@ -186,7 +178,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     if not fused:
         return []
     fused = with_neighbours(store, fused, filters)
-    keep = max(limit * 4, 40)  # rows are fetched for the best candidates only
+    keep = max(limit * KEEP_PER_HIT, KEEP_MIN)
     if names:
         # only a candidate that the boost could lift above the keep-th score needs its role
         floor = sorted(fused.values(), reverse=True)[min(keep, len(fused)) - 1]
@@ -206,7 +198,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         if row is None:
             continue
         if row.get("valid_to"):
-            score *= 0.5
+            score *= SUPERSEDED_WEIGHT
         if retention_weight:
             from memcli.retrieval.graph import apply_retention
 

@@ -23,23 +23,23 @@ from typing import Callable
 
 from memcli.core.errors import MemcliError
 from memcli.core.models import Filters, Hit
-from memcli.core.text import one_line
+from memcli.core.text import LOOSE_SUFFIXES, one_line, query_words, stem
 
 ABSTAIN_TEXT = "I don't know: your memory doesn't seem to contain anything about that."
 NO_LLM_HEAD = "Best evidence in your memory:"
 EVIDENCE_HEAD = "Evidence from your memory:"
 SOURCE_CHARS = 280  # per source in the prompt; the default model is tiny, keep the context short
-EVIDENCE_ITEMS = 3
+SOURCE_OVERHEAD = 40  # budget counted per source on top of its text (number, date, title, role)
 CONTEXT_CHARS = 2400  # all sources together (~600 tokens)
 CONTEXT_MARGIN = 0.08  # below the abstain threshold, a hit still counts as context
 CONTEXT_SPREAD = 0.25  # ...unless it is this far below the best hit
-HISTORY_TURNS = 6
-# Words that say nothing about the topic of a question (on top of search.STOPWORDS).
-QUESTION_WORDS = frozenset("""
-tell know remember recall please say said saying mention mentioned think thought anything
-something ever thing things time times happen happened get got give gave let like just also
-much many any some all one ones did does do done make made want wanted going go went
-""".split())
+CONTEXT_COVERAGE = 0.5  # ...or it holds this share of the question's keywords
+STRONG_COVERAGE = 0.66  # share of the question's keywords that makes a hit relevant on its own
+WHERE_CHARS = 60  # a source's title or path in the prompt
+EVIDENCE_ITEMS = 3  # hits listed when the answer cites nothing (or without a model)
+EVIDENCE_CHARS = 160  # per hit in that list
+HISTORY_TURNS = 6  # earlier chat turns sent with a question
+HISTORY_CHARS = 500  # per earlier turn
 
 
 @dataclass
@@ -160,27 +160,12 @@ def strip_markers(text: str) -> str:
 
 
 # ---- relevance ------------------------------------------------------------------------------------
-def content_words(text: str) -> list[str]:
-    from memcli.retrieval.hybrid import STOPWORDS, WORD
-
-    words = [w.lower() for w in WORD.findall(text)]
-    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in STOPWORDS
-                              and w not in QUESTION_WORDS))
-
-
-def _stem(w: str) -> str:
-    for suffix in ("ies", "es", "s", "ing", "ed", "e"):
-        if len(w) > len(suffix) + 2 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
-
-
 def keyword_coverage(qwords: list[str], text: str) -> float:
-    """Share of the question's content words (loosely stemmed) found in ``text``."""
+    """Share of the question's words (``query_words``, loosely stemmed) found in ``text``."""
     if not qwords:
         return 0.0
-    have = {_stem(w) for w in content_words(text)}
-    return sum(1 for w in qwords if _stem(w) in have) / len(qwords)
+    have = {stem(w, LOOSE_SUFFIXES) for w in query_words(text)}
+    return sum(1 for w in qwords if stem(w, LOOSE_SUFFIXES) in have) / len(qwords)
 
 
 def strong_keyword_match(qwords: list[str], hit: Hit) -> bool:
@@ -190,7 +175,7 @@ def strong_keyword_match(qwords: list[str], hit: Hit) -> bool:
     text = f"{hit.title or ''}\n{hit.text}"
     cov = keyword_coverage(qwords, text)
     matched = round(cov * len(qwords))
-    return cov >= 0.66 and (matched >= 2 or len(qwords) == 1)
+    return cov >= STRONG_COVERAGE and (matched >= 2 or len(qwords) == 1)
 
 
 def is_relevant(hit: Hit, qwords: list[str], threshold: float) -> bool:
@@ -218,7 +203,7 @@ def format_source(n: int, hit: Hit, width: int = SOURCE_CHARS) -> str:
     meta = [(hit.created_at or "")[:10]]
     where = _where(hit)
     if where:
-        meta.append(_quoted(where, 60))
+        meta.append(_quoted(where, WHERE_CHARS))
     if hit.role:
         meta.append(hit.role)
     return f"[{n}] ({', '.join(m for m in meta if m)}) \"{text}\""
@@ -231,7 +216,8 @@ def build_messages(question: str, hits: list[Hit], *, today: str,
     sources = "\n".join(format_source(i, h) for i, h in enumerate(hits, 1))
     msgs = prompt_messages("ask", today=today, sources=sources, question=question.strip())
     if history:
-        turns = [{"role": t["role"], "content": one_line(strip_markers(t.get("content", "")), 500)}
+        turns = [{"role": t["role"],
+                  "content": one_line(strip_markers(t.get("content", "")), HISTORY_CHARS)}
                  for t in history[-HISTORY_TURNS:] if t.get("role") in ("user", "assistant")]
         msgs = msgs[:-1] + turns + msgs[-1:]  # after the worked example, before the question
     return msgs
@@ -241,19 +227,19 @@ def select_context(hits: list[Hit], qwords: list[str], threshold: float,
                    budget: int = CONTEXT_CHARS) -> list[Hit]:
     """The hits worth showing the model: the best one, then those near the relevance bar
     (similarity within ``CONTEXT_MARGIN`` of the threshold and within ``CONTEXT_SPREAD`` of the
-    best hit's, or sharing half the question's keywords), in rank order, within a character
-    budget. Fewer, better sources keep a tiny
-    model on topic and its first token fast."""
+    best hit's, or holding ``CONTEXT_COVERAGE`` of the question's keywords), in rank order,
+    within a character budget. Fewer, better sources keep a tiny model on topic and its first
+    token fast."""
     out: list[Hit] = []
     used = 0
     best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
     floor = max(threshold - CONTEXT_MARGIN, best - CONTEXT_SPREAD)
     for i, h in enumerate(hits):
         near = (h.similarity is not None and h.similarity >= floor) or \
-            keyword_coverage(qwords, f"{h.title or ''}\n{h.text}") >= 0.5
+            keyword_coverage(qwords, f"{h.title or ''}\n{h.text}") >= CONTEXT_COVERAGE
         if i and not near:
             continue
-        cost = min(len(h.text), SOURCE_CHARS) + 40
+        cost = min(len(h.text), SOURCE_CHARS) + SOURCE_OVERHEAD
         if out and used + cost > budget:
             break
         out.append(h)
@@ -266,7 +252,7 @@ def evidence_text(hits: list[Hit], numbers: list[int]) -> str:
     for n in numbers:
         h = hits[n - 1]
         date = (h.created_at or "")[:10]
-        lines.append(f"[{n}] {date}: {_quoted(h.text, 160)}")
+        lines.append(f"[{n}] {date}: {_quoted(h.text, EVIDENCE_CHARS)}")
     return "\n".join(lines)
 
 
@@ -306,7 +292,7 @@ def retrieve_for_question(memory, question: str, *, limit: int, now: datetime,
     benchmarks/locomo.py ``--ask`` measures this path."""
     threshold = float(memory.config.ask_abstain_threshold)
     return retrieve(memory, question, limit=limit, filters=filters, now=now,
-                    relevant=lambda h, q: is_relevant(h, content_words(q), threshold))
+                    relevant=lambda h, q: is_relevant(h, query_words(q), threshold))
 
 
 # ---- the whole thing ------------------------------------------------------------------------------
@@ -379,7 +365,7 @@ def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters
     threshold = float(cfg.ask_abstain_threshold)
     hits, window, query = retrieve_for_question(memory, question, limit=limit, filters=filters,
                                                 now=now)
-    qwords = content_words(query)
+    qwords = query_words(query)
     if not any(is_relevant(h, qwords, threshold) for h in hits):
         emit(ABSTAIN_TEXT)
         return Answer(ABSTAIN_TEXT, True, [], hits, None, window)

@@ -1,8 +1,8 @@
 """A chat with the memory that is itself stored as memory, as it happens.
 
-``ChatSession`` turns each question into one call of :func:`memcli.ask.ask` and writes both sides of
-the exchange to the store the moment they exist: the user's message before the model runs, the
-assistant's answer (with the ids it cited) as soon as it is complete. A crash loses at most the answer
+``ChatSession`` turns each question into one call of :func:`memcli.services.ask.ask` and writes both
+sides of the exchange to the store the moment they exist: the user's message before the model runs,
+the assistant's answer (with the ids it cited) as soon as it is complete. A crash loses at most the answer
 being generated, and later questions (in this chat or another) can find and cite earlier chats: they
 are ordinary ``message`` items of a conversation whose source is ``chat``.
 
@@ -85,6 +85,8 @@ class _SessionMemory(_Locked):
                                               or hit.role == "assistant")
 
     def search(self, query, *, limit=None, filters=None, now=None):
+        """``Memory.search`` as ``ask`` calls it (so the name stays), minus what this view is blind
+        to: it asks the memory for more hits and drops those."""
         target = self._target
         limit = target.config.search_limit if limit is None else limit
         with self._lock:
@@ -155,8 +157,8 @@ class ChatSession:
         """The stored chat for display: ``{"id", "role", "text", "abstained", "citations"}`` per
         message, citations rebuilt (as ``ask.Citation``) from the ids stored with each answer;
         items forgotten since are left out."""
-        from memcli.services.ask import Citation
         from memcli.retrieval.hybrid import source_of
+        from memcli.services.ask import Citation
 
         out = []
         with self.lock:
@@ -220,28 +222,17 @@ class ChatSession:
         return turn
 
 
-# ---- reading helpers for front ends ------------------------------------------------------------------
-def item_view(memory, item_id: int, *, lock=None, neighbours: int = 2) -> dict:
-    """``memory.show(id)`` plus the previous/next messages of its conversation, for an item screen."""
-    with (lock or threading.RLock()):
-        data = memory.show(item_id)
-        row = memory.store.get_item(item_id)
-        prev, nxt = [], []
-        if row["conversation_id"] is not None and row["position"] is not None:
-            prev, nxt = memory.store.neighbours(row["conversation_id"], row["position"],
-                                                neighbours, neighbours)
+# ---- reading for front ends --------------------------------------------------------------------------
+def show_in_context(memory, item_id: int, *, neighbours: int = 2) -> dict:
+    """``memory.show(id)`` (source, tags, sources, links, backlinks, history, conversation) plus
+    ``previous`` and ``next``: up to ``neighbours`` messages either side of it in its conversation
+    (both empty for an item outside a conversation). Front ends that share the memory with a chat
+    call it under ``session.lock``."""
+    data = memory.show(item_id)
+    row = memory.store.get_item(item_id)
+    prev, nxt = [], []
+    if row["conversation_id"] is not None and row["position"] is not None:
+        prev, nxt = memory.store.neighbours(row["conversation_id"], row["position"],
+                                            neighbours, neighbours)
     data["previous"], data["next"] = prev, nxt
     return data
-
-
-def search(memory, query: str, *, kind: str = "", source: str = "", tag: str = "",
-           since: str = "", limit: int = 20, lock=None) -> list:
-    """Hybrid search with the filters a form gives (comma-separated lists; '' = any)."""
-
-    def split(text: str) -> list[str]:
-        return [p.strip() for p in (text or "").replace(" ", ",").split(",") if p.strip()]
-
-    with (lock or threading.RLock()):
-        filters = memory.make_filters(kinds=split(kind), sources=split(source), tags=split(tag),
-                                      since=since.strip() or None)
-        return memory.search(query, limit=limit, filters=filters)

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from memcli.core.errors import ImportFailed
-from memcli.importers.base import Conversation, Document, Failed
 from memcli.core.models import NewItem
+from memcli.importers import import_format
+from memcli.importers.base import Conversation, Document, Failed
 from memcli.services.memory import Memory, embed_text
 
 # progress(done, total): counts of messages (or files) handled so far
 Progress = Callable[[int, int], None]
-SOURCES = ("chatgpt", "claude", "markdown", "jsonl")
 BATCH = 256  # texts per embedding batch
 MAX_WARNINGS = 20
 
@@ -64,34 +64,19 @@ class ImportResult:
         return out
 
 
-def _parser(source: str, path: Path, all_branches: bool) -> Callable[[], Iterator]:
-    if source == "chatgpt":
-        from memcli.importers import chatgpt
-
-        return lambda: chatgpt.parse(path, all_branches=all_branches)
-    if source == "claude":
-        from memcli.importers import claude
-
-        return lambda: claude.parse(path)
-    if source == "jsonl":
-        from memcli.importers import jsonl
-
-        return lambda: jsonl.parse(path)
-    if source == "markdown":
-        from memcli.importers import markdown
-
-        return lambda: markdown.parse(path)
-    raise ImportFailed(f"unknown import source {source!r}; use one of {', '.join(SOURCES)}")
-
-
 def import_path(memory: Memory, source: str, path: str | Path, *, dry_run: bool = False,
-                all_branches: bool = False, progress: Progress | None = None,
-                batch: int = BATCH) -> ImportResult:
-    """Import an export of ``source`` (chatgpt | claude | markdown | jsonl) from ``path``."""
+                progress: Progress | None = None, batch: int = BATCH, **options) -> ImportResult:
+    """Import an export of ``source`` (a name in ``memcli.importers.FORMATS``: chatgpt, claude,
+    markdown, jsonl) from ``path``; ``options`` are the format's switches (chatgpt:
+    ``all_branches``)."""
+    fmt = import_format(source)
     path = Path(path).expanduser()
-    records = _parser(source, path, all_branches)
+
+    def records() -> Iterator:
+        return fmt.parse(path, **options)
+
     started = time.perf_counter()
-    if source == "markdown":
+    if fmt.records == "notes":
         result = _import_markdown(memory, path, records, dry_run=dry_run, progress=progress,
                                   batch=batch)
     else:

@@ -246,7 +246,7 @@ def backup(memory, dest: str | os.PathLike, *, force: bool = False) -> dict:
     """Consistent copy of the memory into ``dest`` (a file, or a directory to put a dated file
     in), made private (0600) and verified with ``PRAGMA integrity_check``. Refuses to overwrite
     an existing file unless ``force``; the old file is replaced only once the new copy is good."""
-    from memcli.store import connection as dbmod
+    from memcli.store import verify_copy
 
     dest = Path(dest).expanduser()
     if dest.is_dir():
@@ -270,12 +270,7 @@ def backup(memory, dest: str | os.PathLike, *, force: bool = False) -> dict:
     os.close(fd)
     try:
         memory.store.backup_to(tmp)
-        conn = dbmod.connect(tmp, readonly=True)
-        try:
-            errors = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-            items = conn.execute("SELECT count(*) FROM items").fetchone()[0]
-        finally:
-            conn.close()
+        errors, items = verify_copy(tmp)
         if errors:
             raise MemcliError(f"the backup failed its integrity check: {errors[0]}")
         os.chmod(tmp, 0o600)

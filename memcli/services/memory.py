@@ -58,7 +58,7 @@ class Memory:
     @property
     def embedder(self):
         if self._embedder is None:
-            from memcli.backends.embedders import make_embedder
+            from memcli.backends.factory import make_embedder
 
             self._embedder = make_embedder(self.config.embedding_backend)
         return self._embedder
@@ -67,14 +67,10 @@ class Memory:
     def llm(self):
         """The configured LLM backend (``config.llm_backend``), built on first use."""
         if self._llm is None:
-            from memcli.backends.llm import make_llm
+            from memcli.backends.factory import make_llm
 
             self._llm = make_llm(self.config)
         return self._llm
-
-    @llm.setter
-    def llm(self, value) -> None:
-        self._llm = value
 
     def _check_model(self) -> None:
         """Refuse to search or write with a different model than the one the index was built by."""
@@ -246,6 +242,3 @@ class Memory:
             if progress:
                 progress(len(rows))
         return total
-
-    def count_items(self) -> int:
-        return self.store.counts()["items"]

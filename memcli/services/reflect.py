@@ -14,9 +14,9 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 from memcli.core.models import NewItem
+from memcli.core.text import content_words, grounded, stem, words
 from memcli.services.digest.llmio import LLMCounter, call_json, llm_of
 from memcli.services.prompts import messages as prompt_messages
-from memcli.core.text import content_words, grounded, stem, words
 
 SCHEMA = {
     "type": "object",

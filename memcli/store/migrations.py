@@ -155,7 +155,7 @@ def m002_digest(db):
 
 @migration
 def m003_coarse_vectors(db):
-    """The coarse vector index (memcli/vecindex.py): sign bits in chunks of 256 items, and a
+    """The coarse vector index (vecindex.py): sign bits in chunks of 256 items, and a
     float16 copy of each vector for re-scoring. A memory indexed before this migration gets both
     derived from its float vectors here, once."""
     _run(db, """
@@ -169,7 +169,7 @@ def m003_coarse_vectors(db):
 def _backfill_coarse(conn) -> None:
     import numpy as np
 
-    from memcli.store import VEC_TABLE, coarse_put
+    from memcli.store.vectors import VEC_TABLE, coarse_put
 
     batch = []
     for item_id, blob in conn.execute(f"SELECT item_id, embedding FROM {VEC_TABLE}"):

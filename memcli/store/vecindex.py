@@ -5,8 +5,8 @@ machine) and its own ``bit[]`` KNN selects the top k in O(nÂ·k) (k=100 at 1M: â‰
 bits live in SQLite as fixed-size chunks (``vec_bits``: 256 slots of ``dim/8`` bytes plus a presence
 bitmap, chunk = item id // 256), a process loads them once into a column-major uint64 matrix and
 scans it with ``np.bitwise_count``; the few hundred nearest by Hamming distance are then re-scored
-exactly against float16 copies of the vectors (``vec_f16``). The store (the only module with SQL)
-keeps both in step with the float vec0 table; this module holds no SQL.
+exactly against float16 copies of the vectors (``vec_f16``). vectors.py keeps both in step with
+the float vec0 table; this module holds no SQL.
 """
 
 from __future__ import annotations

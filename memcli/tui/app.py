@@ -13,15 +13,15 @@ import threading
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from memcli.core.errors import MemcliError, is_database_error
 from memcli.core.text import one_line
 from memcli.services.chat import ChatSession
-from memcli.core.errors import MemcliError, is_database_error
 from memcli.tui.screens import HelpScreen, ItemScreen, RememberScreen, SearchScreen, where
 
 
@@ -209,7 +209,7 @@ class MemcliApp(App):
         """Run ``fn`` off the UI thread; hand its result (or a one-line error) back to the UI."""
         try:
             result = fn()
-        except Exception as exc:  # shown in the UI; the app keeps running
+        except Exception as exc:  # noqa: BLE001 - shown in the UI; the app keeps running
             callback, arg = (fail or (lambda m: self.notify(m, severity="error"))), describe(exc)
         else:
             callback, arg = done, result
@@ -264,7 +264,7 @@ class MemcliApp(App):
             turn = self.session.ask(question, on_token=on_token)
         except Stopped:
             self._from_thread(self._answered, view, None, "stopped")
-        except Exception as exc:  # the model or the database failed: say so, keep running
+        except Exception as exc:  # noqa: BLE001 - the model or the database failed: say so, go on
             self._from_thread(self._answered, view, None, describe(exc))
         else:
             self._from_thread(self._answered, view, turn, None)

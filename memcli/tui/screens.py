@@ -13,7 +13,8 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, Static, Te
 from textual.widgets.option_list import Option
 
 from memcli.core.text import one_line
-from memcli.services.chat import item_view, search
+from memcli.services.chat import show_in_context
+from memcli.tui.forms import search_from_form, split_list
 
 HELP = """\
 memcli: chat with your memory
@@ -73,8 +74,12 @@ class ItemScreen(Screen):
 
     def on_mount(self) -> None:
         app = self.app
-        app.in_thread(lambda: item_view(app.memory, self.item_id, lock=app.lock),
-                      self.show_data, self.show_error)
+
+        def load() -> dict:
+            with app.lock:
+                return show_in_context(app.memory, self.item_id)
+
+        app.in_thread(load, self.show_data, self.show_error)
 
     def show_error(self, message: str) -> None:
         self.query_one("#item-head", Static).update(f"#{self.item_id}: {message}")
@@ -173,8 +178,12 @@ class SearchScreen(Screen):
         status = self.query_one("#search-status", Static)
         status.remove_class("error")
         status.update("Searching…")
-        app.in_thread(lambda: search(app.memory, q, lock=app.lock, **form),
-                      self.show_hits, self.show_error)
+
+        def search() -> list:
+            with app.lock:
+                return search_from_form(app.memory, q, **form)
+
+        app.in_thread(search, self.show_hits, self.show_error)
 
     def show_error(self, message: str) -> None:
         status = self.query_one("#search-status", Static)
@@ -239,8 +248,7 @@ class RememberScreen(ModalScreen):
         app = self.app
         text = self.query_one("#note-text", TextArea).text
         title = self.query_one("#note-title", Input).value.strip() or None
-        tags = [t.strip() for t in self.query_one("#note-tags", Input).value.replace(" ", ",")
-                .split(",") if t.strip()]
+        tags = split_list(self.query_one("#note-tags", Input).value)
         self.saving = True
 
         def save() -> int:

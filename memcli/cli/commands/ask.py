@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from memcli.cli.app import app, memory_of, emit_json, snippet
+from memcli.cli.app import app, emit_json, memory_of, model_choice, snippet
 
 
 @app.command()
@@ -40,17 +40,13 @@ def ask(
     now = mem.resolve_now(as_of)
     filters = mem.make_filters(kinds=kind, sources=source, tags=tag, since=since, until=until,
                                now=now)
-    llm = None
-    if model and not no_llm:
-        from memcli.backends.llm import make_llm
-
-        llm = make_llm(mem.config, model)
+    use_llm, llm = model_choice(mem, no_llm, model)
 
     def stream(piece: str) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    answer = ask_memory(mem, question, limit=n, now=now, llm=llm, use_llm=not no_llm,
+    answer = ask_memory(mem, question, limit=n, now=now, llm=llm, use_llm=use_llm,
                         filters=filters, max_tokens=max_tokens,
                         on_token=None if as_json else stream)
     if as_json:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from memcli.cli.app import app, memory_of, emit_json, snippet
+from memcli.cli.app import app, emit_json, memory_of, model_choice, snippet
 from memcli.core.errors import MemcliError
 
 
@@ -29,16 +27,6 @@ def _progress(label: str):
     return report
 
 
-def _use_llm(mem, no_llm: bool, model: Optional[str]):
-    if no_llm:
-        return False, None
-    if model:
-        from memcli.backends.llm import make_llm
-
-        return True, make_llm(mem.config, model)
-    return True, None
-
-
 @app.command()
 def digest(
     ctx: typer.Context,
@@ -53,7 +41,7 @@ def digest(
     if limit is not None and limit < 1:
         raise MemcliError("--limit must be at least 1")
     mem = memory_of(ctx)
-    use_llm, llm = _use_llm(mem, no_llm, model)
+    use_llm, llm = model_choice(mem, no_llm, model)
     report = run_digest(mem, use_llm=use_llm, llm=llm, limit=limit,
                         progress=_progress("digest"))
     for w in report.warnings:
@@ -89,30 +77,26 @@ def reflect(
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Write insights (patterns, open loops, changes) over recent notes, each citing its notes."""
-    from memcli.services.reflect import reflect as run_reflect
     from memcli.core.timeutil import iso, parse_user_date
+    from memcli.services.notes import write_reflections
 
-    if limit < 2:
-        raise MemcliError("--limit must be at least 2 (a reflection cites two notes)")
     mem = memory_of(ctx)
-    use_llm, llm = _use_llm(mem, no_llm, model)
+    use_llm, llm = model_choice(mem, no_llm, model)
     since_iso = iso(parse_user_date(since, what="--since date")) if since else None
-    report = run_reflect(mem, use_llm=use_llm, llm=llm, limit=limit, since=since_iso)
+    report, written = write_reflections(mem, use_llm=use_llm, llm=llm, limit=limit,
+                                        since=since_iso)
     for w in report.warnings:
         typer.echo(f"Warning: {w}", err=True)
     if as_json:
-        out = report.to_json()
-        out["reflections_written"] = [mem.show(i) for i in report.ids]
-        emit_json(out)
+        emit_json({**report.to_json(), "reflections_written": written})
         return
-    if not report.ids:
+    if not written:
         typer.echo(f"No new reflections (looked at {report.considered} notes; run `memcli digest`"
                    " first if there are none).")
         return
-    typer.echo(f"{len(report.ids)} new reflections over {report.considered} notes:")
-    for i in report.ids:
-        item = mem.show(i)
-        typer.echo(f"  [{i}] {snippet(item['text'], 150)}  (cites {item.get('sources')})")
+    typer.echo(f"{len(written)} new reflections over {report.considered} notes:")
+    for item in written:
+        typer.echo(f"  [{item['id']}] {snippet(item['text'], 150)}  (cites {item.get('sources')})")
 
 
 @app.command()
@@ -125,22 +109,9 @@ def notes(
     as_json: bool = typer.Option(False, "--json"),
 ):
     """List derived notes (facts, summaries, reflections), newest first."""
-    from memcli.services.digest.pipeline import DERIVED_KINDS
+    from memcli.services.notes import list_notes
 
-    if n < 1:
-        raise MemcliError("-n must be at least 1")
-    kinds = [k.lower() for k in kind] or list(DERIVED_KINDS)
-    mem = memory_of(ctx)
-    rows = mem.store.list_derived(kinds, tags=tag or None, limit=n, current_only=not all_)
-    out = []
-    smap = mem.store.sources_map([r["id"] for r in rows])
-    for r in rows:
-        meta = json.loads(r.get("meta") or "{}") or {}
-        out.append({"id": r["id"], "kind": r["kind"], "text": r["text"], "title": r["title"],
-                    "created_at": r["created_at"], "tags": r["tags"],
-                    "keywords": meta.get("keywords") or [], "context": meta.get("context"),
-                    "type": meta.get("type"), "sources": smap.get(r["id"], []),
-                    "valid_to": r["valid_to"], "superseded_by": r["superseded_by"]})
+    out = list_notes(memory_of(ctx), kinds=kind, tags=tag, limit=n, include_superseded=all_)
     if as_json:
         emit_json(out)
         return

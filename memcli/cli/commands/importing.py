@@ -1,7 +1,9 @@
-"""`memcli import chatgpt|claude|markdown|jsonl PATH`: parse, call memcli.ingest, report counts."""
+"""`memcli import <format> PATH`: one command per format of ``memcli.importers.FORMATS``; each
+parses, calls ``memcli.services.ingest.import_path``, reports counts."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import typer
 
 from memcli.cli.app import app, emit_json, memory_of
+from memcli.importers import FORMATS, Format
 
 import_app = typer.Typer(
     name="import", no_args_is_help=True,
@@ -26,8 +29,7 @@ def _progress_bar(enabled: bool, label: str):
         yield None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeRemainingColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
@@ -39,13 +41,13 @@ def _progress_bar(enabled: bool, label: str):
         yield update
 
 
-def _run(ctx: typer.Context, source: str, path: Path, dry_run: bool, as_json: bool,
-         **opts) -> None:
+def _run(ctx: typer.Context, fmt: Format, path: Path, dry_run: bool, as_json: bool,
+         **options) -> None:
     from memcli.services.ingest import import_path
 
     mem = memory_of(ctx)
-    with _progress_bar(not as_json, f"Importing {source}") as progress:
-        result = import_path(mem, source, path, dry_run=dry_run, progress=progress, **opts)
+    with _progress_bar(not as_json, f"Importing {fmt.name}") as progress:
+        result = import_path(mem, fmt.name, path, dry_run=dry_run, progress=progress, **options)
     if as_json:
         emit_json(result.to_json())
         return
@@ -54,61 +56,38 @@ def _run(ctx: typer.Context, source: str, path: Path, dry_run: bool, as_json: bo
     if result.failed > len(result.warnings):
         typer.echo(f"warning: … and {result.failed - len(result.warnings)} more", err=True)
     verb = "Would add" if dry_run else "Added"
-    unit = "messages" if source in ("chatgpt", "claude", "jsonl") else "notes/sections"
-    seen = (f"{result.files} files" if source == "markdown"
+    notes = fmt.records == "notes"
+    unit = "notes/sections" if notes else "messages"
+    seen = (f"{result.files} files" if notes
             else f"{result.conversations} conversations, {result.messages} messages"
             + (f", {result.documents} documents" if result.documents else ""))
-    line = (f"{verb} {result.added} {unit} from {source} ({seen}); "
+    line = (f"{verb} {result.added} {unit} from {fmt.name} ({seen}); "
             f"skipped {result.skipped} already present, failed {result.failed}")
-    if source == "markdown":
+    if notes:
         line += f"; {result.replaced} changed files replaced, {result.links} links"
     typer.echo(f"{line} in {result.seconds:.1f} s")
 
 
-@import_app.command("chatgpt")
-def import_chatgpt(
-    ctx: typer.Context,
-    path: Path = typer.Argument(..., help="The export zip, its folder, or conversations.json."),
-    all_branches: bool = typer.Option(
-        False, "--all-branches", help="Also keep edited/regenerated branches, not only the "
-        "visible thread."),
-    dry_run: bool = DRY_RUN,
-    as_json: bool = AS_JSON,
-):
-    """Import a ChatGPT data export (Settings → Data controls → Export)."""
-    _run(ctx, "chatgpt", path, dry_run, as_json, all_branches=all_branches)
+def _command(fmt: Format):
+    """The typer command of one format: PATH, the format's switches, --dry-run, --json. Its
+    parameters come from the registry, so they are declared through ``__signature__``."""
+
+    def command(ctx, path, dry_run, as_json, **switches) -> None:
+        _run(ctx, fmt, path, dry_run, as_json, **switches)
+
+    def param(name: str, annotation, default) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                 default=default)
+
+    command.__signature__ = inspect.Signature(
+        [param("ctx", typer.Context, inspect.Parameter.empty),
+         param("path", Path, typer.Argument(..., help=fmt.path_help))]
+        + [param(s.name, bool, typer.Option(False, "--" + s.name.replace("_", "-"), help=s.help))
+           for s in fmt.switches]
+        + [param("dry_run", bool, DRY_RUN), param("as_json", bool, AS_JSON)])
+    command.__name__ = f"import_{fmt.name}"
+    return command
 
 
-@import_app.command("claude")
-def import_claude(
-    ctx: typer.Context,
-    path: Path = typer.Argument(..., help="The export zip, its folder, or conversations.json."),
-    dry_run: bool = DRY_RUN,
-    as_json: bool = AS_JSON,
-):
-    """Import a Claude data export (conversations, project docs, memories)."""
-    _run(ctx, "claude", path, dry_run, as_json)
-
-
-@import_app.command("markdown")
-def import_markdown(
-    ctx: typer.Context,
-    path: Path = typer.Argument(..., help="A Markdown file or a folder (an Obsidian vault)."),
-    dry_run: bool = DRY_RUN,
-    as_json: bool = AS_JSON,
-):
-    """Import Markdown notes or an Obsidian vault, with tags and wikilinks.
-
-    Long notes are split at headings; a changed file replaces its old items on re-import."""
-    _run(ctx, "markdown", path, dry_run, as_json)
-
-
-@import_app.command("jsonl")
-def import_jsonl(
-    ctx: typer.Context,
-    path: Path = typer.Argument(..., help="A .jsonl file: one conversation per line."),
-    dry_run: bool = DRY_RUN,
-    as_json: bool = AS_JSON,
-):
-    """Import conversations in the documented JSON Lines format (see the README)."""
-    _run(ctx, "jsonl", path, dry_run, as_json)
+for _fmt in FORMATS.values():
+    import_app.command(_fmt.name, help=_fmt.help)(_command(_fmt))

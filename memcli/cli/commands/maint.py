@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from memcli.cli.app import app, memory_of, emit_json
+from memcli.cli.app import app, emit_json, memory_of
 from memcli.core.errors import MemcliError
 
 
@@ -34,7 +34,7 @@ def _embedder_or_problem(mem):
         return mem.embedder, None
     except MemcliError as exc:
         return None, str(exc)
-    except Exception as exc:  # a missing/broken model file must not stop the other checks
+    except Exception as exc:  # noqa: BLE001 - a missing/broken model must not stop the other checks
         return None, f"{type(exc).__name__}: {exc}"
 
 

@@ -10,6 +10,7 @@ import typer
 from memcli.cli.app import app, emit_json, memory_of, parse_id, print_hit
 from memcli.core.errors import MemcliError
 
+
 @app.command()
 def add(
     ctx: typer.Context,

@@ -1,16 +1,12 @@
-"""Memory that organises itself: digest (segments, summaries, atomic notes, links, supersession,
-de-duplication), reflect, and retrieval over that structure (graph). Core code: no CLI imports."""
+"""Memory that organises itself: topic segments, summaries, atomic notes, links, supersession and
+de-duplication (pipeline.py and the modules it calls). Reflection is services/reflect.py; ranking
+over the digested structure is memcli/retrieval/graph.py."""
 
 from __future__ import annotations
 
 
 def digest(memory, **kwargs):
+    """``memcli.services.digest.pipeline.digest``, without importing numpy until it runs."""
     from memcli.services.digest.pipeline import digest as _digest
 
     return _digest(memory, **kwargs)
-
-
-def reflect(memory, **kwargs):
-    from memcli.services.reflect import reflect as _reflect
-
-    return _reflect(memory, **kwargs)

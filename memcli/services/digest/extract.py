@@ -11,11 +11,18 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from memcli.core.statements import (
+    FIRST_PERSON,
+    attributes_of,
+    event_time_hint,
+    fact_type,
+    statement_score,
+    strip_code,
+    third_person,
+)
+from memcli.core.text import content_words, grounded, keywords, sentences, tags_from
 from memcli.services.digest.llmio import LLMCounter, call_json
 from memcli.services.prompts import messages as prompt_messages
-from memcli.core.text import (FIRST_PERSON, attributes_of, content_words, event_time_hint, fact_type, grounded, keywords,
-                   sentences, statement_score, strip_code, tags_from,
-                   third_person)
 
 TYPES = ("fact", "preference", "event", "decision")
 MIN_LEN, MAX_LEN = 12, 300

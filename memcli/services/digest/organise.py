@@ -9,9 +9,9 @@ import json
 import numpy as np
 
 from memcli.core.models import Filters
+from memcli.core.text import content_words, stem
 from memcli.services.digest.llmio import LLMCounter, call_json
 from memcli.services.prompts import messages as prompt_messages
-from memcli.core.text import content_words, stem
 
 NEAR_DUP = 0.95
 LINK_KINDS = ["fact", "summary", "reflection"]

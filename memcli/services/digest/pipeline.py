@@ -15,13 +15,13 @@ from typing import Callable
 import numpy as np
 
 from memcli.core.models import NewItem
-from memcli.store import content_hash
+from memcli.core.text import doc_freq, grounded
 from memcli.services.digest.extract import Candidate, llm_notes, rule_notes, speaker_of
 from memcli.services.digest.llmio import LLMCounter, call_json, llm_of
-from memcli.services.prompts import messages as prompt_messages
 from memcli.services.digest.organise import find_duplicate, link_note, neighbours, supersede
 from memcli.services.digest.segment import extractive_summary, segment
-from memcli.core.text import doc_freq, grounded
+from memcli.services.prompts import messages as prompt_messages
+from memcli.store import content_hash
 
 SOURCE = "digest"
 DERIVED_KINDS = ("summary", "fact", "reflection")

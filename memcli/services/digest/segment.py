@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from memcli.core.text import (content_words, doc_freq, is_prose, keywords, sentences, statement_score,
-                   strip_code)
+from memcli.core.statements import is_prose, statement_score, strip_code
+from memcli.core.text import content_words, doc_freq, keywords, sentences
 
 
 def segment(vectors: np.ndarray, *, window: int = 3, min_len: int = 6, max_len: int = 40
