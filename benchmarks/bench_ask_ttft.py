@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import header, table  # noqa: E402
+from benchmarks.common import header, table
 
 MEMCLI = str(Path(sys.executable).with_name("memcli"))
 QUESTIONS = ["who is my dentist?", "which database did we pick for the billing service?",
@@ -86,7 +86,7 @@ def run_once(home: Path, question: str, naive: bool, max_tokens: int) -> tuple[f
 PHASES = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import memcli.cli.main  # noqa: F401  (what the memcli entry point imports)
+import memcli.main  # noqa: F401  (what the memcli entry point imports)
 t1 = time.perf_counter()
 from memcli.core.text import query_words
 from memcli.services.ask import build_messages, select_context, static_prefix
@@ -102,7 +102,7 @@ t3 = time.perf_counter()
 msgs = build_messages(q, hits, today="2024-05-01")
 next(iter(llm.stream(msgs, max_tokens=8)))
 t4 = time.perf_counter()
-print(json.dumps({"import memcli.cli.main": t1 - t0, "open store + embed query + search": t2 - t1,
+print(json.dumps({"import memcli.main": t1 - t0, "open store + embed query + search": t2 - t1,
                   "import llama_cpp + load GGUF + restore cached prompt-prefix state": t3 - t2,
                   "evaluate the rest of the prompt to the first token": t4 - t3,
                   "prompt characters": sum(len(m["content"]) for m in msgs)}))

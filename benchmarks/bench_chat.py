@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import header, table, timing_summary  # noqa: E402
+from common import header, table, timing_summary
 
 NOTES = [
     ("bike", "I bought a blue Brompton folding bike in Berlin in March 2024"),
@@ -46,8 +46,7 @@ def seeded_memory(home: Path, embedder, llm):
 
 
 def bench_ui(words: int) -> str:
-    from memcli.backends.fakes import HashEmbedder
-    from memcli.backends.fakes import FakeLLM
+    from memcli.backends.fakes import FakeLLM, HashEmbedder
     from memcli.tui.app import MemcliApp
 
     reply = " ".join(f"word{i}" for i in range(words)) + " [1]."
@@ -59,7 +58,7 @@ def bench_ui(words: int) -> str:
             lags: list[float] = []
             result = {}
 
-            async def scenario(app=app, lags=lags, result=result):
+            async def scenario(app=app, lags=lags, result=result, size=size):
                 async with app.run_test(size=size) as pilot:
                     await app.workers.wait_for_complete()
                     expected = [time.perf_counter() + 0.01]
@@ -92,8 +91,8 @@ def bench_ui(words: int) -> str:
 
 def bench_model() -> str:
     from memcli.backends.factory import make_embedder, make_llm
-    from memcli.services.chat import ChatSession
     from memcli.core.config import Config
+    from memcli.services.chat import ChatSession
 
     cfg = Config.load()
     rows = []

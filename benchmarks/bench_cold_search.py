@@ -33,7 +33,8 @@ TOPICS = {
     "work": ["meeting with {name} about the {project} roadmap", "{project} deadline moved to {day}",
              "{name} reviewed my {project} pull request"],
     "health": ["ran {n} km this morning", "dentist appointment on {day}", "slept badly, {n} hours"],
-    "family": ["{name}'s birthday is on {day}", "called {name} about the {thing}", "{name} visited from {city}"],
+    "family": ["{name}'s birthday is on {day}", "called {name} about the {thing}",
+               "{name} visited from {city}"],
 }
 FILL = {
     "city": ["Lisbon", "Berlin", "Osaka", "Toronto", "Nairobi", "Lima", "Oslo", "Hanoi"],
@@ -147,8 +148,10 @@ def main() -> None:
 
 | path | runs | median s | min s | max s |
 |---|---|---|---|---|
-| memcli search (default: numpy MiniLM query embedding) | {len(fast)} | {mf:.3f} | {min(fast):.3f} | {max(fast):.3f} |
-| naive (sentence-transformers import + encode) | {len(naive)} | {mn:.3f} | {min(naive):.3f} | {max(naive):.3f} |
+| memcli search (default: numpy MiniLM query embedding) | {len(fast)} | {mf:.3f} | {min(fast):.3f} | \
+{max(fast):.3f} |
+| naive (sentence-transformers import + encode) | {len(naive)} | {mn:.3f} | {min(naive):.3f} | \
+{max(naive):.3f} |
 {base_row}
 ratio fast/naive = {mf / mn:.3f} (target ≤ 0.15); median fast ≤ 0.5 s: {mf <= 0.5}; \
 needle ranked first in {found}/{len(fast)} fast runs; both paths returned identical hit ids.""")

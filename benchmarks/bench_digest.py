@@ -9,7 +9,7 @@ LoCoMo is read from ../shared/eval at run time (never copied). Each sample is st
 importer would (one conversation per session, a message per turn, role = the speaker, external id
 = dia_id, time = the session date). "verbatim" ranks messages with the plain hybrid search;
 "digested" runs `digest --no-llm` and ranks messages with
-`memcli.retrieval.graph.recall_verbatim` (search over everything; each hit replaced by the verbatim
+`memcli.retrieval.recall.recall_verbatim` (search over everything; each hit replaced by the verbatim
 messages it rests on, a summary by its 5 messages closest to the query); "digested (plain
 search)" maps the plain `hybrid_search` hits the same way but a summary to all its messages. Recall@k
 = share of gold evidence turns among the top k messages, averaged over questions.
@@ -93,10 +93,10 @@ def throughput(data, embedder_name: str, llm: bool, llm_sessions: int,
 
 
 def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
-    from memcli.retrieval.graph import recall_verbatim
-    from memcli.services.digest.pipeline import digest
     from memcli.core.models import Filters
     from memcli.retrieval.hybrid import hybrid_search
+    from memcli.retrieval.recall import recall_verbatim
+    from memcli.services.digest.pipeline import digest
 
     embedder = make_embedder(embedder_name)
     res: dict[str, list[dict]] = {"verbatim": [], "digested": [], "digested (plain search)": []}

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import header, make_embedder, peak_rss_mib, table  # noqa: E402
+from common import header, make_embedder, peak_rss_mib, table
 
 WORDS = ("the a to of and in for is on that with as it at by this from be or have an are was "
          "not but can your you we they will if my do about more so what when which their there "
@@ -163,9 +163,10 @@ def main(argv=None) -> None:
                   f"{r['msg_per_cpu_s']:.1f}", r["embed_s"], r["parse_s"], r["write_s"],
                   r["reimport_added"], r["reimport_s"]] for r in rows]))
     print()
+    embed_share = 100 * sum(r['embed_s'] for r in rows) / max(1e-9, sum(r['total_s'] for r in rows))
     print(f"CPU s counts every thread of the process; on an otherwise idle machine with "
           f"{os.cpu_count()} cores the wall-clock rate could reach at most "
-          f"~{os.cpu_count()} × msg per CPU-s. Embedding is {100 * sum(r['embed_s'] for r in rows) / max(1e-9, sum(r['total_s'] for r in rows)):.0f}% of the wall time.")
+          f"~{os.cpu_count()} × msg per CPU-s. Embedding is {embed_share:.0f}% of the wall time.")
     for r in rows:
         assert r["added"] == n_msgs and r["reimport_added"] == 0, r
 

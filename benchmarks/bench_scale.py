@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 TOPICS = [
     "planning a trip abroad, flights, hotels and trains", "cooking dinner recipes and groceries",
@@ -213,7 +213,7 @@ def vector_only(n: int, embedder, queries: list[str], reps: int, log) -> dict:
         done = 0
         while done < n:
             with store.transaction():
-                for _, when, texts, vecs in synth.conversations(min(50_000, n - done), done):
+                for _, _when, _texts, vecs in synth.conversations(min(50_000, n - done), done):
                     rows = [(done + i + 1, v.tobytes()) for i, v in enumerate(vecs)]
                     store.conn.executemany(
                         f"INSERT INTO {VEC_TABLE}(item_id, embedding, kind, source, created_at) "
@@ -302,7 +302,7 @@ def main(argv=None) -> int:
                     help="also time the vector index alone at these sizes (e.g. 1000000)")
     args = ap.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(",") if s)
-    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda s: print(s, file=sys.stderr, flush=True)
     from memcli.services.memory import Memory
 
     tmp = None
@@ -382,7 +382,8 @@ def main(argv=None) -> int:
               "binary-quantised bit vec0 over the same vectors):\n")
         print(common.table(
             ["vectors", "exact float p50 ms", "exact float p95 ms", "bit p50 ms", "bit p95 ms",
-             "bit k=200 p50 ms", "bit top-10 overlap with exact (synthetic)", "DB MiB", "insert vectors/s", "load avg"],
+             "bit k=200 p50 ms", "bit top-10 overlap with exact (synthetic)", "DB MiB", "insert vectors/s",
+             "load avg"],
             [(f"{v['n']:,}", v["exact"]["p50_ms"], v["exact"]["p95_ms"], v["bits"]["p50_ms"],
               v["bits"]["p95_ms"], v["bits200"]["p50_ms"], v["overlap10"], f"{v['db']:.0f}",
               f"{v['n'] / v['build_s']:.0f}", v["load"]) for v in vrows]))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import header, table  # noqa: E402
+from benchmarks.common import header, table
 
 NOTES = [
     "My dentist is Dr. Alvarez, her practice is on Pine Street",
@@ -93,12 +93,12 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["MEMCLI_EMBEDDER"] = args.embedder
 
-    from memcli.core.text import query_words
-    from memcli.services.ask import is_relevant
     from memcli.backends.factory import make_embedder
-    from memcli.services.memory import Memory
-    from memcli.retrieval.dates import strip_phrase, time_window
+    from memcli.core.text import query_words
     from memcli.core.timeutil import utcnow
+    from memcli.retrieval.dates import strip_phrase, time_window
+    from memcli.services.ask import is_relevant
+    from memcli.services.memory import Memory
 
     with tempfile.TemporaryDirectory() as home:
         mem = Memory(home, embedder=make_embedder(args.embedder))

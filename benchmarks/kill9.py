@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 
 SCRIPT = Path(sys.executable).with_name("memcli")
 MEMCLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c",
-                                                 "from memcli.cli.main import run; run()"]
+                                                 "from memcli.main import run; run()"]
 # Chat-like sentences (the digest only derives notes from text that reads like facts).
 SENTENCES = ["I met {p} at the {n} in {c} on {d}.", "My {r} {p} moved to {c} last {t}.",
              "We booked the {n} for {d} because {p} likes {c}.", "Remember that {p} is allergic "
@@ -98,10 +98,10 @@ class Checker:
 
     def check(self, expected: dict[str, int], label: str, full: bool = True) -> int:
         """``full`` adds `memcli doctor`'s checks (slower); otherwise the index row counts."""
-        from memcli.store import connection as dbmod
         from memcli.backends.fakes import HashEmbedder
         from memcli.services.maintenance import diagnose
         from memcli.services.memory import Memory
+        from memcli.store import connection as dbmod
 
         db_path = self.home / "memcli.db"
         if not db_path.exists():

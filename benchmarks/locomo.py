@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 SHARED_EVAL = common.ROOT.parent / "shared" / "eval"
 KS = (5, 10, 25, 50)
@@ -117,7 +117,7 @@ def build_memory(sample: dict, home: Path, embedder, max_sessions: int | None = 
     mem = Memory(home, embedder=embedder)
     if mem.store.counts()["messages"]:  # reused store (--work)
         last = datetime(2023, 1, 1, tzinfo=timezone.utc)
-        for n, date, _ in sessions(sample["conversation"]):
+        for _, date, _ in sessions(sample["conversation"]):
             last = max(last, session_time(date, last))
         return mem, last
     return mem, add_sample(mem, sample, max_sessions=max_sessions)
@@ -150,10 +150,8 @@ def add_sample(mem, sample: dict, *, source: str = SOURCE, max_sessions: int | N
 def run_digest(mem) -> str:
     """Run memcli's digest (deterministic mode: no LLM, so the figures are reproducible).
     Returns a one-line description of what it made."""
-    try:
-        from memcli.services.digest import digest
-    except ImportError:
-        raise SystemExit("--digest: this checkout has no memcli.services.digest module")
+    from memcli.services.digest import digest
+
     t = time.perf_counter()
     r = digest(mem, use_llm=False)
     fields = ("conversations", "messages", "notes", "summaries", "links", "superseded", "merged")
@@ -196,8 +194,8 @@ def aggregate(rows: list[dict]) -> dict:
 def evaluate(data: list[dict], embedder, *, limit_samples: int | None, digest: bool,
              work: Path | None, baselines: bool, ask_path: bool = False, log=print) -> dict:
     """Run every question; returns {column: {category: [per-question scores]}}."""
-    from memcli.services.ask import retrieve_for_question
     from memcli.retrieval.hybrid import fts_query
+    from memcli.services.ask import retrieve_for_question
 
     fixes = load_audit(SHARED_EVAL / "locomo_audit_errors.json")
     cols: dict[str, dict[int, list[dict]]] = {}

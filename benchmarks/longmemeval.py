@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 KS = (5, 10, 30, 50)
 SOURCE = "longmemeval"
@@ -114,8 +114,8 @@ class CachingEmbedder:
 def build_memory(entry: dict, home: Path, embedder):
     """Import the question's haystack. Returns (Memory, gold turn ids)."""
     from memcli.core.models import NewItem
-    from memcli.services.memory import Memory
     from memcli.core.timeutil import iso
+    from memcli.services.memory import Memory
 
     mem = Memory(home, embedder=embedder)
     gold_turns: set[str] = set()
@@ -179,8 +179,8 @@ def run_question(entry: dict, embedder, hits: int, ask_path: bool = False) -> di
         t1 = time.perf_counter()
         now = parse_date(entry.get("question_date"))
         if ask_path:  # what `memcli ask` retrieves (a date phrase narrows to its window)
-            from memcli.services.ask import retrieve_for_question
             from memcli.core.timeutil import utcnow
+            from memcli.services.ask import retrieve_for_question
 
             found, _, _ = retrieve_for_question(mem, entry["question"], limit=hits,
                                                 now=now or utcnow())

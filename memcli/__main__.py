@@ -1,5 +1,5 @@
 """`python -m memcli` — the same as the `memcli` command."""
 
-from memcli.cli.main import run
+from memcli.main import run
 
 run()

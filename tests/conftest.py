@@ -62,7 +62,7 @@ def cli(home):
     """Run the CLI in-process; returns (exit code, stdout, stderr)."""
     from typer.testing import CliRunner
 
-    from memcli.cli.main import app
+    from memcli.main import app
 
     runner = CliRunner()
 

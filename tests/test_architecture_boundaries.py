@@ -25,10 +25,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "memcli"
 
-# layer rank of each subpackage of memcli; "memcli" itself (__init__.py) sits with core, and
-# `python -m memcli` (__main__) runs the script, above the front ends
+# layer rank of each subpackage of memcli; "memcli" itself (__init__.py) sits with core;
+# memcli.main (the script, composition root) sits above the front ends, `python -m memcli` (__main__) above it
 LAYERS = {
-    "__main__": 4,
+    "__main__": 5, "main": 4,
     "cli": 3, "tui": 3, "mcp": 3,
     "services": 2,
     "retrieval": 1, "store": 1, "importers": 1, "backends": 1,
@@ -36,7 +36,9 @@ LAYERS = {
 }
 FRONT_END_LIBS = {"typer", "textual", "rich", "click"}
 SQL_LIBS = {"sqlite3", "pysqlite3", "sqlean", "sqlite_utils", "sqlite_vec"}
-CORE_EXTERNALS = {"platformdirs"}  # core: the standard library and platformdirs, nothing else
+# core: the standard library and platformdirs, plus dateparser, imported lazily by
+# core.timeutil.parse_free for free-text dates ("last friday") that the stdlib cannot read
+CORE_EXTERNALS = {"platformdirs", "dateparser"}
 MAX_LINES = 400
 HEAVY = ("torch", "sentence_transformers", "llama_cpp", "onnxruntime", "transformers", "httpx",
          "dateparser", "textual", "mcp")
@@ -303,8 +305,8 @@ def loaded_heavy(statement: str) -> list[str]:
 
 
 def test_script_entry_point_loads_no_heavy_module():
-    """`memcli` (memcli.cli.main:run) imports every command; each loads its models on use."""
-    assert loaded_heavy("import memcli.cli.main") == []
+    """`memcli` (memcli.main:run) imports every command; each loads its models on use."""
+    assert loaded_heavy("import memcli.main") == []
 
 
 def test_library_api_loads_no_heavy_module():

@@ -1,6 +1,5 @@
 """`memcli ask` on the hashed embedder with the scripted FakeLLM: prompts, citations, abstention."""
 
-import json
 import re
 from datetime import datetime, timezone
 
@@ -9,7 +8,8 @@ import pytest
 from memcli.backends.fakes import FakeLLM
 from memcli.core.errors import MemcliError
 from memcli.core.models import Filters
-from memcli.services.ask import ABSTAIN_TEXT, CitationFilter, ask, check_citations, format_source
+from memcli.services.ask import ABSTAIN_TEXT, ask, format_source
+from memcli.services.citations import CitationFilter, check_citations
 
 NOW = datetime(2024, 4, 10, 12, 0, tzinfo=timezone.utc)
 

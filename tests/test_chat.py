@@ -111,7 +111,8 @@ def test_history_of_the_chat_reaches_the_model_and_resume_continues(memory, fake
     session.ask("Which Brompton bike did I buy in Berlin?")
     session.ask("Where did I buy it?")
     prompt = "\n".join(m["content"] for m in fake.calls[-1]["messages"])
-    assert "Which Brompton bike did I buy in Berlin?" in prompt  # the previous turn is context for the follow-up
+    # the previous turn is context for the follow-up
+    assert "Which Brompton bike did I buy in Berlin?" in prompt
 
     again = ChatSession.resume(memory, session.external_id, llm=fake)
     assert [h["content"] for h in again.history][:1] == ["Which Brompton bike did I buy in Berlin?"]

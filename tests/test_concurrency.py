@@ -9,13 +9,11 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from memcli.store import connection as dbmod
 
 SCRIPT = Path(sys.executable).with_name("memcli")
 MEMCLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c",
-                                                 "from memcli.cli.main import run; run()"]
+                                                 "from memcli.main import run; run()"]
 
 WORKER = textwrap.dedent('''
     import json, sys, time
@@ -106,7 +104,7 @@ def test_cli_add_import_search_and_chat_at_the_same_time(home, tmp_path):
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=300)
         outputs[name] = (proc.returncode, out, err)
-    for name, (code, out, err) in outputs.items():
+    for name, (code, _out, err) in outputs.items():
         assert "locked" not in err.lower(), f"{name}: {err}"
         assert "Traceback" not in err, f"{name}: {err}"
         assert code == 0, f"{name} exited {code}: {err}"

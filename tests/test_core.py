@@ -1,14 +1,11 @@
 """Store, hybrid search and the one-shot commands, on the deterministic hashed embedder."""
 
-import json
 import os
 import stat
-import sys
-import subprocess
 
 import pytest
 
-from memcli.core.errors import MemcliError, ModelMismatch, NotFound
+from memcli.core.errors import ModelMismatch, NotFound
 from memcli.core.models import Filters, NewItem
 from memcli.retrieval.hybrid import fts_query
 
@@ -166,9 +163,3 @@ def test_bad_database_file_is_a_clear_error(home, cli):
     assert code == 1 and err.startswith("Error:") and err.count("\n") == 1
 
 
-def test_import_cli_loads_no_heavy_modules():
-    code = ("import sys, memcli.cli.main; heavy = [m for m in ('torch', 'sentence_transformers', "
-            "'llama_cpp', 'textual', 'onnxruntime', 'transformers') if m in sys.modules]; "
-            "print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

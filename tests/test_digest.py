@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from memcli.backends.fakes import FakeLLM
-from memcli.services.digest.pipeline import DERIVED_KINDS, Digester, check, digest
 from memcli.core.models import NewItem
+from memcli.services.digest.pipeline import DERIVED_KINDS, Digester, check, digest
 
 CONV1 = [
     ("user", "Hi there!"),

@@ -9,7 +9,8 @@ import pytest
 
 from memcli.backends.fakes import FakeLLM
 from memcli.core.errors import MemcliError
-from memcli.retrieval.graph import expand, recall_verbatim, retention, verbatim_sources
+from memcli.retrieval.graph import expand, retention, verbatim_sources
+from memcli.retrieval.recall import recall_verbatim
 from memcli.services.digest.pipeline import digest
 from memcli.services.reflect import reflect
 from tests.test_digest import CONV1, add_conversation

@@ -7,16 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from memcli.store import connection as dbmod
 from memcli.backends.fakes import HashEmbedder
 from memcli.core.errors import MemcliError
-from memcli.core.models import NewItem, clean_text
+from memcli.core.models import clean_text
+from memcli.core.timeutil import normalize, parse_user_date
 from memcli.retrieval.hybrid import fts_query
 from memcli.services.memory import Memory
-from memcli.core.timeutil import normalize, parse_user_date
+from memcli.store import connection as dbmod
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -131,7 +130,7 @@ def test_remember_stores_or_refuses_cleanly(shared_mem, text, title, tags):
 # ---- the real CLI, with argv bytes that are not UTF-8 ----------------------------------------
 SCRIPT = Path(sys.executable).with_name("memcli")
 MEMCLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c",
-                                                 "from memcli.cli.main import run; run()"]
+                                                 "from memcli.main import run; run()"]
 
 
 def _run(home, *args, input=None):

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from memcli.backends.fakes import HashEmbedder
 from memcli.core.errors import MemcliError
@@ -199,7 +198,7 @@ def test_cli_never_prints_a_traceback_on_garbage(home, tmp_path):
     """The real executable on a few nasty files: one `Error:` line or a summary, exit 0/1."""
     script = Path(sys.executable).with_name("memcli")
     cmd = [str(script)] if script.exists() else [sys.executable, "-c",
-                                                  "from memcli.cli.main import run; run()"]
+                                                  "from memcli.main import run; run()"]
     cases = {"chatgpt": b"\x00\x01binary\xff" * 100, "claude": b'[{"uuid": 5, "chat_messages": "x"}]',
              "jsonl": b'{"id": "a", "messages": [{"role": "user", "content": "ok"}]}\n{"id": ',
              "markdown": b"\xff\xfe\x00garbage"}

@@ -1,11 +1,8 @@
 """ChatGPT export import: thread selection, noise filtering, content types, idempotence."""
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
-
-import pytest
 
 from memcli.importers import chatgpt
 from memcli.services.ingest import import_path

@@ -6,9 +6,9 @@ import json
 import re
 
 import pytest
+from conftest import shared_path
 
 from memcli.services.ingest import import_path
-from conftest import shared_path
 
 SAMPLES = shared_path("samples")
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")
@@ -124,9 +124,10 @@ def test_obsidian_vault_sample(mem):
 @pytest.mark.integration
 def test_real_embedder_import_and_semantic_search(home):
     """The default ONNX MiniLM embeds an import; a paraphrase (no shared keywords) finds it."""
+    from pathlib import Path
+
     from memcli.backends.embedders import OnnxEmbedder
     from memcli.services.memory import Memory
-    from pathlib import Path
 
     fix = Path(__file__).parent / "fixtures" / "import"
     with Memory(home, embedder=OnnxEmbedder()) as mem:

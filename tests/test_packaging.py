@@ -14,11 +14,11 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -89,7 +89,7 @@ def test_wheel_holds_every_module_the_prompts_and_the_styles(wheel, source):
     assert not missing, f"not in the wheel: {missing}"
     assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "benchmarks/"))]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "memcli = memcli.cli.main:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "memcli = memcli.main:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def workdir(tmp_path) -> Path:
 
 
 def test_installed_copy_is_the_one_running(installed, workdir):
-    code = ("import sys, memcli, memcli.cli.main\n"
+    code = ("import sys, memcli, memcli.main\n"
             "from memcli.services import prompts\n"
             "print(memcli.__file__); print(prompts.prompt_dir())\n"
             "print(any('editable' in m for m in sys.modules)); print(len(prompts.load('ask')))\n")

@@ -14,10 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 _SCRIPT = Path(sys.executable).with_name("memcli")
-# The installed console script when there is one; `python -m memcli.cli.main` would not do: the command
-# modules register on the app that memcli.cli.main imports, not on the copy that runs as `__main__`.
+# The installed console script when there is one; `python -m memcli.main` would not do: the command
+# modules register on the app that memcli.main imports, not on the copy that runs as `__main__`.
 MEMCLI = [str(_SCRIPT)] if _SCRIPT.exists() else [
-    sys.executable, "-c", "from memcli.cli.main import run; run()"]
+    sys.executable, "-c", "from memcli.main import run; run()"]
 
 # Installed as sitecustomize.py on PYTHONPATH of every subprocess: any attempt to reach a
 # non-loopback address (connect, create_connection, DNS lookup of a remote name) is logged to
@@ -98,7 +98,7 @@ def offline(tmp_path, home):
 
 
 def _commands():
-    from memcli.cli.main import app
+    from memcli.main import app
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     names |= {g.name or g.typer_instance.info.name for g in app.registered_groups}

@@ -6,13 +6,11 @@ import os
 import stat
 import threading
 
-import pytest
-
-from memcli.store import connection as dbmod
 from memcli.backends.fakes import HashEmbedder
+from memcli.core.models import NewItem
 from memcli.services.maintenance import backup, diagnose, repair
 from memcli.services.memory import Memory
-from memcli.core.models import NewItem
+from memcli.store import connection as dbmod
 
 
 def _mode(path):
@@ -65,7 +63,7 @@ def test_doctor_finds_and_fixes_every_kind_of_inconsistency(mem, cli):
     assert any(line.startswith("fts: 1 full-text rows differ") for line in lines)
     assert any(line.startswith(f"vectors: 1 items have no vector ({ids[2]})") for line in lines)
     assert any(line.startswith("vectors: 1 vectors belong to no item (998)") for line in lines)
-    assert any(line.startswith(f"vectors: 1 vectors carry stale") for line in lines)
+    assert any(line.startswith("vectors: 1 vectors carry stale") for line in lines)
     assert sum(line.startswith("orphans:") for line in lines) == 3, out
 
     code, out, err = cli("doctor", "--json")

@@ -15,10 +15,10 @@ from memcli.tui.forms import search_from_form, split_list
 
 pytest.importorskip("textual")
 
-from textual.widgets import Footer, Input, OptionList, Static, TextArea  # noqa: E402
+from textual.widgets import Footer, Input, OptionList, Static, TextArea
 
-from memcli.tui.app import AnswerView, MemcliApp, UserMessage  # noqa: E402
-from memcli.tui.screens import HelpScreen, ItemScreen, RememberScreen, SearchScreen  # noqa: E402
+from memcli.tui.app import AnswerView, MemcliApp, UserMessage
+from memcli.tui.screens import HelpScreen, ItemScreen, RememberScreen, SearchScreen
 
 ANSWER = "You bought a blue Brompton folding bike in Berlin [1]."
 

@@ -1,6 +1,6 @@
 """The typer app of `memcli`: the error boundary, the global options and output helpers.
 
-Commands live in memcli/cli/commands/ and register on ``app``; memcli/cli/main.py imports them.
+Commands live in memcli/cli/commands/ and register on ``app``; memcli/main.py imports them.
 Each command parses, calls one library function, formats.
 
 Data to stdout, errors as one line on stderr with exit status 1. Heavy modules load lazily."""

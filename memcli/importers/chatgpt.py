@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Iterator
 
 from memcli.core.timeutil import normalize
-from memcli.importers.base import (WRONG, Conversation, Failed, Message, Record, as_text, find_parts,
-                   stream_conversations, tidy)
+from memcli.importers.base import (
+    WRONG,
+    Conversation,
+    Failed,
+    Message,
+    Record,
+    as_text,
+    find_parts,
+    stream_conversations,
+    tidy,
+)
 
 SOURCE = "chatgpt"
 FILES = re.compile(r"conversations(-\d+)?\.json")

@@ -18,8 +18,21 @@ from pathlib import Path
 from typing import Iterator
 
 from memcli.core.timeutil import normalize
-from memcli.importers.base import (WRONG, Conversation, Document, Failed, Message, Part, Record, as_text,
-                   find_parts, sibling, stream_array, stream_conversations, tidy)
+from memcli.importers.base import (
+    WRONG,
+    Conversation,
+    Document,
+    Failed,
+    Message,
+    Part,
+    Record,
+    as_text,
+    find_parts,
+    sibling,
+    stream_array,
+    stream_conversations,
+    tidy,
+)
 
 SOURCE = "claude"
 FILES = re.compile(r"conversations\.json")

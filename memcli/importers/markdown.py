@@ -112,9 +112,7 @@ def parse_front_matter(fm: str | None) -> dict:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         data = yaml.load(fm, Loader=loader)
-    except yaml.YAMLError:
-        return _lenient_yaml(fm)
-    except Exception:  # unhashable keys and friends
+    except (yaml.YAMLError, TypeError, ValueError):  # TypeError: unhashable keys and friends
         return _lenient_yaml(fm)
     return data if isinstance(data, dict) else {}
 

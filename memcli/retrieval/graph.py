@@ -6,20 +6,18 @@ MemoryBank-style retention score, and the map from any hit back to the verbatim 
   remembered longer) and resets Δt; R is a ranking signal in [0, 1], never a reason to delete.
 - ``expand(store, hits)``: each hit passes part of its score to the items one hop away (a note's
   verbatim sources, linked notes), so a question about two facts can surface both.
-- ``verbatim_sources(store, ids)`` / ``recall_verbatim(memory, query)``: derived notes found by
-  search vote for the messages they came from (for citing, and for turn-level evaluation)."""
+- ``verbatim_sources(store, ids)``: any hit (reflection → facts → messages) mapped to the verbatim
+  items it rests on (recall.py ranks verbatim items with it)."""
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
 
-from memcli.retrieval.hybrid import SUPERSEDED_WEIGHT, hit_from_row, hybrid_search
+from memcli.retrieval.hits import SUPERSEDED_WEIGHT, hit_from_row
 
 DERIVED = frozenset({"summary", "fact", "reflection"})
 S0_DAYS = 30.0  # a memory's strength S before any recall or importance (days)
-RECALL_MIN, RECALL_PER_HIT = 50, 5  # recall_verbatim searches max(50, 5 × limit) hits to map back
-LINK_SEEDS = 20  # recall_verbatim follows links of the derived notes among this many best hits
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -120,62 +118,3 @@ def expand(store, hits: list, *, weight: float = 0.5, top: int = 20, now=None) -
                                                     else 1.0))
     out = sorted(by_id.values(), key=lambda h: (-h.score, h.id))
     return out
-
-
-def recall_verbatim(memory, query: str, *, limit: int = 10, filters=None, now=None,
-                    summary_sources: int = 5, link_weight: float = 0.0,
-                    candidates: int | None = None) -> list:
-    """Verbatim items ranked with the help of the digested structure.
-
-    The hybrid search runs over everything (messages, notes, facts, summaries); then, best hit
-    first, each hit is replaced by the verbatim items it rests on (a message by itself, a fact by
-    its message, a summary by its ``summary_sources`` messages closest to the query), keeping the
-    first occurrence. With ``link_weight`` > 0, notes linked to the best derived hits (one hop)
-    join the candidates with that fraction of the hit's score. On a memory with no derived notes
-    this is the plain verbatim ranking."""
-    import numpy as np
-
-    store = memory.store
-    embedder = memory.embedder if store.vector_model() is not None else None
-    if embedder is not None:
-        memory._check_model()
-    hits = hybrid_search(store, embedder, query, limit=max(limit * RECALL_PER_HIT, RECALL_MIN),
-                         filters=filters, now=now, candidates=candidates)
-    if link_weight > 0:
-        derived = [h for h in hits[:LINK_SEEDS] if h.kind in DERIVED]
-        lmap = store.linked_ids([h.id for h in derived])
-        seen = {h.id for h in hits}
-        extra = []
-        for h in derived:
-            for other, typ in lmap.get(h.id, []):
-                if other not in seen and typ != "supersedes":
-                    seen.add(other)
-                    extra.append((other, link_weight * h.score))
-        rows = store.get_items([i for i, _ in extra])
-        hits = sorted(hits + [hit_from_row(rows[i], sc) for i, sc in extra if i in rows],
-                      key=lambda h: (-h.score, h.id))
-    vmap = verbatim_sources(store, [h.id for h in hits])
-    direct = {h.id: h.score for h in hits if h.kind not in DERIVED}
-    sim: dict[int, float] = {}
-    if embedder is not None:
-        qv = np.asarray(embedder.embed([query])[0], dtype=np.float32)
-        wanted = list({s for h in hits if h.kind in DERIVED for s in vmap.get(h.id, [])})
-        for i, b in store.vectors_of(wanted).items():
-            v = np.frombuffer(b, dtype=np.float32)
-            if v.shape == qv.shape:
-                sim[i] = float(v @ qv)
-    order: list[tuple[int, float]] = []
-    placed: set[int] = set()
-    for h in hits:
-        srcs = sorted(vmap.get(h.id, []),
-                      key=lambda s: (-(direct.get(s, 0.0) * 10 + sim.get(s, 0.0)), s))
-        if h.kind == "summary":
-            srcs = srcs[:summary_sources]
-        for s in srcs:
-            if s not in placed:
-                placed.add(s)
-                order.append((s, h.score))
-        if len(order) >= limit:
-            break
-    rows = store.get_items([i for i, _ in order[:limit]])
-    return [hit_from_row(rows[i], sc) for i, sc in order[:limit] if i in rows]

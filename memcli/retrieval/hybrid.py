@@ -10,6 +10,8 @@ from datetime import datetime
 
 from memcli.core.models import Filters, Hit, speaker_name
 from memcli.core.text import FTS_WORD, FUNCTION_WORDS, words
+from memcli.retrieval.graph import apply_retention, expand as expand_hits
+from memcli.retrieval.hits import SUPERSEDED_WEIGHT, hit_from_row
 
 RRF_K = 60  # the textbook reciprocal-rank-fusion k (``rrf``'s default)
 # Hybrid search settings, tuned on LoCoMo evidence retrieval (benchmarks/locomo.py; the history of
@@ -26,7 +28,6 @@ SPEAKER_BOOST = 1.0
 SPEAKER_SCAN = 50  # keyword hits whose roles name the speakers a query may refer to
 CANDIDATES_MIN, CANDIDATES_PER_HIT = 50, 5  # each side returns max(50, 5 × limit) candidates
 KEEP_MIN, KEEP_PER_HIT = 40, 4  # rows are fetched for the best max(40, 4 × limit) fused ones
-SUPERSEDED_WEIGHT = 0.5  # a superseded fact (``valid_to`` set) stays findable at this share
 
 
 def fts_query(text: str) -> str:
@@ -127,26 +128,6 @@ def cosines(store, qv, ids) -> dict[int, float]:
     return dict(zip(vecs, sims.tolist()))
 
 
-def source_of(row: dict) -> dict:
-    return {
-        "type": row["source"],
-        "conversation_id": row.get("conversation_external_id"),
-        "message_id": row.get("external_id"),
-        "path": row.get("path"),
-        "title": row.get("title") or row.get("conversation_title"),
-    }
-
-
-def hit_from_row(row: dict, score: float, similarity: float | None = None,
-                 bm25: float | None = None) -> Hit:
-    return Hit(
-        id=row["id"], kind=row["kind"], text=row["text"], score=score,
-        created_at=row["created_at"], source=source_of(row), title=row.get("title"),
-        role=row.get("role"), tags=row.get("tags", []), similarity=similarity, bm25=bm25,
-        superseded=bool(row.get("valid_to")),
-    )
-
-
 def hybrid_search(store, embedder, query: str, *, limit: int = 10,
                   filters: Filters | None = None, now: datetime | None = None,
                   candidates: int | None = None, expand: bool = False,
@@ -200,14 +181,10 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         if row.get("valid_to"):
             score *= SUPERSEDED_WEIGHT
         if retention_weight:
-            from memcli.retrieval.graph import apply_retention
-
             score = apply_retention(score, row, now, retention_weight)
         hits.append(hit_from_row(row, score, sims.get(item_id), bm.get(item_id)))
     hits.sort(key=lambda h: (-h.score, -(h.similarity or 0.0), h.id))
     if expand:
-        from memcli.retrieval.graph import expand as expand_hits
-
         hits = expand_hits(store, hits, now=now)
     hits = hits[:limit]
     if full_qv is not None:

@@ -157,7 +157,7 @@ class ChatSession:
         """The stored chat for display: ``{"id", "role", "text", "abstained", "citations"}`` per
         message, citations rebuilt (as ``ask.Citation``) from the ids stored with each answer;
         items forgotten since are left out."""
-        from memcli.retrieval.hybrid import source_of
+        from memcli.retrieval.hits import source_of
         from memcli.services.ask import Citation
 
         out = []

@@ -241,6 +241,22 @@ def repair(memory, *, embedder=None) -> Report:
     return after
 
 
+def doctor(memory, *, fix: bool = False) -> Report:
+    """``memcli doctor``: diagnose (and with ``fix`` repair) with the configured embedder. An
+    embedder that cannot be loaded is reported as a problem; the other checks still run."""
+    try:
+        embedder, why = memory.embedder, None
+    except MemcliError as exc:
+        embedder, why = None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a missing/broken model must not stop the other checks
+        embedder, why = None, f"{type(exc).__name__}: {exc}"
+    report = repair(memory, embedder=embedder) if fix else diagnose(memory, embedder=embedder)
+    if why:
+        report.problems.append(Problem("model", f"cannot load the configured embedder: {why}",
+                                       fixable=False))
+    return report
+
+
 # ---- backup ------------------------------------------------------------------------------------
 def backup(memory, dest: str | os.PathLike, *, force: bool = False) -> dict:
     """Consistent copy of the memory into ``dest`` (a file, or a directory to put a dated file

@@ -20,8 +20,8 @@ Progress = Callable[[int], None]
 
 def embed_text(title: str | None, text: str, role: str | None = None) -> str:
     """What the embedder sees for an item: the title gives short notes their topic, and a named
-    speaker ("Caroline: …") ties a chat line to its person (LoCoMo evidence recall@10 of the
-    vector side 0.30 → 0.45; benchmarks/locomo.py). Generic roles (user/assistant) add nothing."""
+    speaker ("Caroline: …") ties a chat line to its person (BENCHMARKS.md, LoCoMo). Generic roles
+    (user/assistant) add nothing."""
     from memcli.core.models import speaker_name
 
     who = speaker_name(role)
@@ -141,7 +141,7 @@ class Memory:
     def search(self, query: str, *, limit: int | None = None, filters: Filters | None = None,
                now: datetime | None = None, structure: bool = False) -> list[Hit]:
         """``structure=True`` uses the digested structure: one-hop expansion along sources and
-        links, and the retention score as a small ranking signal (memcli/digest/graph.py)."""
+        links, and the retention score as a small ranking signal (memcli/retrieval/graph.py)."""
         from memcli.retrieval.hybrid import hybrid_search
 
         query = clean_text(query)
@@ -160,7 +160,7 @@ class Memory:
                              expand=structure, retention_weight=0.1 if structure else 0.0)
 
     def show(self, item_id: int) -> dict:
-        from memcli.retrieval.hybrid import source_of
+        from memcli.retrieval.hits import source_of
 
         row = self.store.get_item(item_id)
         out = {

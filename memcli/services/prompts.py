@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from memcli.core.errors import MemcliError

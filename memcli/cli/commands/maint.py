@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from memcli.cli.app import app, emit_json, memory_of
-from memcli.core.errors import MemcliError
 
 
 @app.command()
@@ -28,16 +27,6 @@ def backup(
                    f"({info['size_bytes']} bytes, integrity ok)")
 
 
-def _embedder_or_problem(mem):
-    """The configured embedder, or (None, reason) when it cannot be loaded."""
-    try:
-        return mem.embedder, None
-    except MemcliError as exc:
-        return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a missing/broken model must not stop the other checks
-        return None, f"{type(exc).__name__}: {exc}"
-
-
 @app.command()
 def doctor(
     ctx: typer.Context,
@@ -47,14 +36,9 @@ def doctor(
     """Check the database: integrity, FTS/vector index consistency, model, orphans, permissions.
 
     Prints one problem per line; exit 0 when healthy, 1 when problems remain."""
-    from memcli.services.maintenance import Problem, diagnose, repair
+    from memcli.services.maintenance import doctor as run_doctor
 
-    mem = memory_of(ctx)
-    embedder, why = _embedder_or_problem(mem)
-    report = repair(mem, embedder=embedder) if fix else diagnose(mem, embedder=embedder)
-    if why:
-        report.problems.append(Problem("model", f"cannot load the configured embedder: {why}",
-                                       fixable=False))
+    report = run_doctor(memory_of(ctx), fix=fix)
     if as_json:
         emit_json(report.to_json())
     else:

@@ -1,4 +1,7 @@
-"""`memcli chat`: open the terminal chat (textual is imported only when the command runs)."""
+"""The `memcli` script and the composition root: the typer app of memcli/cli with every command
+group registered on it, plus the commands that start another front end (`memcli chat` opens the
+textual app of memcli/tui). cli and tui never import each other; only this module sees both, and
+it imports the TUI only when `memcli chat` runs."""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ from typing import Optional
 import typer
 
 from memcli.cli.app import app, memory_of
+from memcli.cli.commands import ask, digest, export, importing, maint, memory  # noqa: F401
+
+__all__ = ["app", "run"]
 
 
 @app.command()
@@ -31,3 +37,11 @@ def chat(
     MemcliApp(mem, session=session, use_llm=not no_llm).run()
     with session.lock:  # an answer cut off by quitting may still hold the database: wait for it
         mem.close()
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()
