@@ -8,7 +8,7 @@ import pytest
 from memcli.backends.fakes import FakeLLM
 from memcli.core.errors import MemcliError
 from memcli.core.models import Filters
-from memcli.services.ask import ABSTAIN_TEXT, ask, format_source
+from memcli.services.ask import ABSTAIN_TEXT, ask, format_source, recall
 from memcli.services.citations import CitationFilter, check_citations
 
 NOW = datetime(2024, 4, 10, 12, 0, tzinfo=timezone.utc)
@@ -312,3 +312,27 @@ def test_streaming_waits_for_a_slow_preload_no_deadlock(seeded):
     worker.join(timeout=20)
     assert not worker.is_alive(), "ask deadlocked between the preload and the stream"
     assert result["ans"].citations
+
+
+def test_recall_is_what_ask_puts_in_front_of_the_model(seeded):
+    mem, ids = seeded
+    found = recall(mem, "Who is my dentist?", now=NOW)
+    llm = FakeLLM(["Dr. Alvarez [1]."])
+    ans = ask(mem, "Who is my dentist?", llm=llm, now=NOW)
+    assert not found.abstained and [h.id for h in found.context] == [h.id for h in ans.hits]
+    data = found.to_json()
+    assert data["context"][0] == {"n": 1, "id": ids["dentist"], "text": found.context[0].text,
+                                  "source": found.context[0].source, "kind": "note",
+                                  "created_at": "2024-02-10T09:00:00Z", "title": "Dentist"}
+    assert data["time_window"] is None and data["question"] == "Who is my dentist?"
+
+
+def test_recall_abstains_and_windows_like_ask(seeded):
+    mem, _ = seeded
+    far = recall(mem, "What is the capital of Mongolia?", now=NOW)
+    assert far.abstained and far.context == [] and far.to_json()["context"] == []
+    windowed = recall(mem, "What did we decide last month?", now=NOW)
+    assert windowed.to_json()["time_window"] == {"since": "2024-03-01T00:00:00Z",
+                                                 "until": "2024-04-01T00:00:00Z"}
+    with pytest.raises(MemcliError):
+        recall(mem, "   ", now=NOW)

@@ -212,6 +212,52 @@ def retrieve_for_question(memory, question: str, *, limit: int, now: datetime,
                     relevant=lambda h, q: is_relevant(h, query_words(q), threshold))
 
 
+@dataclass
+class Recall:
+    """What `memcli ask` would put in front of a model for a question, before any model runs: the
+    date window retrieval was narrowed to, whether memcli abstains, and the numbered context
+    (``context[n - 1]`` is source ``[n]``). Front ends whose own model writes the answer (the MCP
+    server's ``recall`` tool) use it as it is."""
+
+    question: str
+    query: str  # what the search saw: the question without its time phrase
+    window: tuple[str, str] | None
+    abstained: bool
+    context: list[Hit]  # empty when abstained
+    hits: list[Hit]  # everything retrieved; the context is chosen from these
+
+    def to_json(self) -> dict:
+        return {"question": self.question, "abstained": self.abstained,
+                "time_window": ({"since": self.window[0], "until": self.window[1]}
+                                if self.window else None),
+                "context": [citation_of(n, h).to_json() for n, h in enumerate(self.context, 1)]}
+
+
+def citation_of(n: int, hit: Hit) -> Citation:
+    return Citation(n, hit.id, hit.text, hit.source, hit.created_at, hit.title, hit.kind)
+
+
+def recall(memory, question: str, *, now: datetime | None = None, limit: int | None = None,
+           filters: Filters | None = None) -> Recall:
+    """Retrieve for ``question`` as `memcli ask` does and choose the context (module docstring,
+    steps 1-3). Raises MemcliError on an empty question or a limit below 1."""
+    from memcli.core.timeutil import utcnow
+
+    question = (question or "").strip()
+    if not question:
+        raise MemcliError("the question is empty")
+    limit = memory.config.ask_context_items if limit is None else int(limit)
+    if limit < 1:
+        raise MemcliError("-n must be at least 1")
+    threshold = float(memory.config.ask_abstain_threshold)
+    hits, window, query = retrieve_for_question(memory, question, limit=limit, filters=filters,
+                                                now=now or utcnow())
+    qwords = query_words(query)
+    if not any(is_relevant(h, qwords, threshold) for h in hits):
+        return Recall(question, query, window, True, [], hits)
+    return Recall(question, query, window, False, select_context(hits, qwords, threshold), hits)
+
+
 # ---- the whole thing ------------------------------------------------------------------------------
 def ask(memory, question: str, *, limit: int | None = None, now: datetime | None = None, llm=None,
         use_llm: bool = True, on_token: Callable[[str], None] | None = None,
@@ -223,13 +269,11 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
     any evidence list appended at the end; ``Answer.answer`` is exactly the concatenation."""
     from memcli.core.timeutil import utcnow
 
-    question = (question or "").strip()
-    if not question:
+    if not (question or "").strip():
         raise MemcliError("the question is empty")
-    cfg = memory.config
-    limit = cfg.ask_context_items if limit is None else int(limit)
-    if limit < 1:
+    if limit is not None and int(limit) < 1:
         raise MemcliError("-n must be at least 1")
+    cfg = memory.config
     now = now or utcnow()
     emit = on_token or (lambda _piece: None)
     if use_llm and llm is None:
@@ -280,20 +324,15 @@ def _start_preload(llm):
 def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters, max_tokens,
          ready) -> Answer:
     threshold = float(cfg.ask_abstain_threshold)
-    hits, window, query = retrieve_for_question(memory, question, limit=limit, filters=filters,
-                                                now=now)
-    qwords = query_words(query)
-    if not any(is_relevant(h, qwords, threshold) for h in hits):
+    found = recall(memory, question, now=now, limit=limit, filters=filters)
+    window = found.window
+    if found.abstained:
         emit(ABSTAIN_TEXT)
-        return Answer(ABSTAIN_TEXT, True, [], hits, None, window)
-    hits = select_context(hits, qwords, threshold)
+        return Answer(ABSTAIN_TEXT, True, [], found.hits, None, window)
+    question, hits, qwords = found.question, found.context, query_words(found.query)
 
     def cite(numbers: list[int]) -> list[Citation]:
-        out = []
-        for n in numbers:
-            h = hits[n - 1]
-            out.append(Citation(n, h.id, h.text, h.source, h.created_at, h.title, h.kind))
-        return out
+        return [citation_of(n, hits[n - 1]) for n in numbers]
 
     if not use_llm:
         nums = _evidence_numbers(hits, qwords, threshold)
