@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@echo "memcli: installing into $(VENV) (first time: several minutes, llama.cpp compiles)" >&2
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0 $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,replica]'
 	$(BIN)/python -m memcli.backends.prepare
 	@touch $@
 

@@ -7,8 +7,11 @@ fast  = the real CLI as shipped: default embedder (MiniLM, numpy forward pass fo
 naive = the same question the straightforward way: sentence-transformers embedder (imports torch)
         and no streaming (`--json`: the first byte appears once the whole answer is generated).
 Each run is a fresh process on the same seeded store; the two paths alternate in one run, so
-they see the same machine load. Usage:
+they see the same machine load. ``--answer generate`` measures the bundled model writing the
+answer (``[ask] answer = "generate"``: its first checked sentence is the first byte); the default
+(``auto``) is what ships: the extractive answer for the bundled model. Usage:
     .venv/bin/python benchmarks/bench_ask_ttft.py [--notes 300] [--runs 7] [--max-tokens 48]
+    .venv/bin/python benchmarks/bench_ask_ttft.py --answer generate
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ t0 = time.perf_counter()
 import memcli.main  # noqa: F401  (what the memcli entry point imports)
 t1 = time.perf_counter()
 from memcli.core.text import query_words
-from memcli.services.ask import build_messages, select_context, static_prefix
+from memcli.services.answer_context import build_messages, select_context, static_prefix
 from memcli.services.memory import Memory
 mem = Memory()
 q = sys.argv[1]
@@ -126,11 +129,14 @@ def main() -> None:
     ap.add_argument("--notes", type=int, default=300)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--answer", default="auto", choices=["auto", "generate", "extractive"],
+                    help="[ask] answer for both paths (auto: what ships)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         seed(home, args.notes)
+        (home / "config.toml").write_text(f'[ask]\nanswer = "{args.answer}"\n')
         # one untimed run each so both paths read their model files from the page cache, as a
         # user's second command would (the first-ever run also builds the ONNX export once)
         run_once(home, QUESTIONS[0], False, args.max_tokens)
@@ -150,7 +156,8 @@ def main() -> None:
 
     print(header("memcli ask: time to first token, cold process", extra={
         "store": f"{args.notes} synthetic notes + {len(NEEDLES)} answerable ones; "
-                 f"{args.runs} runs per path, alternating; --max-tokens {args.max_tokens}",
+                 f"{args.runs} runs per path, alternating; --max-tokens {args.max_tokens}; "
+                 f"[ask] answer = {args.answer}",
         "models": "all-MiniLM-L6-v2 (default numpy path / sentence-transformers), "
                   "SmolLM2-135M-Instruct Q4_1 GGUF via llama-cpp-python, n_threads = cores",
     }))

@@ -49,7 +49,10 @@ def bench_ui(words: int) -> str:
     from memcli.backends.fakes import FakeLLM, HashEmbedder
     from memcli.tui.app import MemcliApp
 
-    reply = " ".join(f"word{i}" for i in range(words)) + " [1]."
+    # grounded sentences (each is checked against source [1] before it is shown), ``words`` tokens
+    sentence = "You bought a blue Brompton folding bike in Berlin in March 2024 [1]."
+    reply = " ".join([sentence] * max(1, words // len(sentence.split())))
+    words = len(reply.split())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         mem = seeded_memory(Path(tmp) / "home", HashEmbedder(), FakeLLM(reply))
@@ -77,7 +80,8 @@ def bench_ui(words: int) -> str:
                     await pilot.pause()
                     result["seconds"] = time.perf_counter() - t0
                     timer.stop()
-                    result["ok"] = app.turns and app.turns[-1].answer.answer.startswith("word0")
+                    stored = app.turns[-1].answer.answer if app.turns else ""
+                    result["ok"] = stored.startswith("You bought a blue Brompton")
 
             asyncio.run(scenario())
             s = timing_summary(lags)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 EVAL = ROOT.parent / "shared" / "eval" / "locomo10.json"
 KS = (5, 10, 25)
 
-from locomo import build_memory, clean_evidence, turn_ids  # noqa: E402  (same loading as the LoCoMo runner)
+from locomo import add_sample, build_memory, clean_evidence, turn_ids  # noqa: E402  (same loading as the LoCoMo runner)
 
 
 def make_embedder(name: str):
@@ -90,6 +90,44 @@ def throughput(data, embedder_name: str, llm: bool, llm_sessions: int,
         finally:
             shutil.rmtree(home, ignore_errors=True)
     return rows
+
+
+def scale(data, n_messages: int, embedder_name: str) -> list[str]:
+    """The default `memcli digest` (what import and add now run by themselves) on a store of
+    ``n_messages`` LoCoMo turns: the ten conversations, cycled (each round under its own source,
+    so as new conversations; repeated statements then merge as duplicates) until there are
+    enough. Building the store (embedding) is not timed."""
+    from memcli.services.digest.pipeline import check, digest
+
+    home = Path(tempfile.mkdtemp(prefix="bench-digest-scale-"))
+    try:
+        from memcli.services.memory import Memory
+
+        mem = Memory(home, embedder=make_embedder(embedder_name))
+        mem.embedder.embed(["warm up"])
+        built = time.perf_counter()
+        rnd = 0
+        while mem.store.counts()["messages"] < n_messages:
+            for sample in data:
+                add_sample(mem, sample, source=f"locomo-{rnd}")
+                if mem.store.counts()["messages"] >= n_messages:
+                    break
+            rnd += 1
+        n = mem.store.counts()["messages"]
+        build_s = time.perf_counter() - built
+        t0 = time.perf_counter()
+        r = digest(mem)
+        dt = time.perf_counter() - t0
+        inv = check(mem.store)
+        row = (f"| default `digest` ({r.mode}) | {n} | {r.conversations} | {r.notes} | "
+               f"{r.summaries} | {r.links} | {r.superseded} | {r.merged} | {dt:.1f} | "
+               f"{n / dt:.1f} | {inv['derived_without_sources']} / {inv['duplicate_facts']} | "
+               f"{n / build_s:.1f} | {build_s / (build_s + dt):.0%} |")
+        print(row, file=sys.stderr, flush=True)
+        mem.close()
+        return [row]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def locomo(data, n_samples: int, embedder_name: str, log) -> dict:
@@ -161,6 +199,8 @@ def main(argv=None) -> int:
     ap.add_argument("--llm-only", action="store_true", help="only the LLM throughput row")
     ap.add_argument("--locomo", type=int, default=0, metavar="N", help="LoCoMo samples (0 = skip)")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--scale", type=int, default=0, metavar="N",
+                    help="also time the default digest on N messages (LoCoMo cycled)")
     args = ap.parse_args(argv)
     if not EVAL.exists():
         print(f"LoCoMo not found at {EVAL}; nothing to measure", file=sys.stderr)
@@ -179,6 +219,14 @@ def main(argv=None) -> int:
                 "re-run |", "|---|" + "---|" * 12]
         rows = throughput(data, args.embedder, not args.no_llm, args.llm_sessions, args.llm_only)
         out += rows
+        out.append("")
+    if args.scale:
+        out += [f"Default `memcli digest` on {args.scale} messages", "",
+                "| mode | messages | conversations | notes | summaries | links | superseded | "
+                "merged | seconds | messages/s | orphans / dup facts | storing them (embedding "
+                "included), msg/s | import + digest throughput vs import alone |",
+                "|---|" + "---|" * 12]
+        out += scale(data, args.scale, args.embedder)
         out.append("")
     if args.locomo:
         res = locomo(data, args.locomo, args.embedder, lambda s: print(s, file=sys.stderr))

@@ -95,14 +95,23 @@ class TimedEmbedder:
         return out
 
 
-def run_one(source: str, path: Path, embedder, workdir: Path) -> dict:
+def run_one(source: str, path: Path, embedder, workdir: Path, digest: bool = False) -> dict:
+    """One import into a fresh memory; ``digest``: followed by the digest `memcli import` now runs
+    by itself (the default, deterministic one), timed as part of the import."""
     from memcli.services.ingest import import_path
     from memcli.services.memory import Memory
 
     timed = TimedEmbedder(embedder)
-    with Memory(workdir / f"home-{source}", embedder=timed) as mem:
+    with Memory(workdir / f"home-{source}{'-digest' if digest else ''}", embedder=timed) as mem:
         t, cpu = time.perf_counter(), time.process_time()
         r = import_path(mem, source, path)
+        digest_s = 0.0
+        if digest:
+            from memcli.services.digest import digest as run_digest
+
+            d = time.perf_counter()
+            run_digest(mem)
+            digest_s = time.perf_counter() - d
         total, cpu = time.perf_counter() - t, time.process_time() - cpu
         t = time.perf_counter()
         again = import_path(mem, source, path)
@@ -111,7 +120,8 @@ def run_one(source: str, path: Path, embedder, workdir: Path) -> dict:
         for _ in range(3):  # the same pass 1 the import did, alone
             sum(1 for _ in __import__(f"memcli.importers.{source}", fromlist=["parse"]).parse(path))
         parse_s = (time.perf_counter() - t) / 3
-    return {"source": source, "added": r.added, "total_s": total, "embed_s": timed.seconds,
+    return {"source": source + (" + auto-digest" if digest else ""), "added": r.added,
+            "digest_s": digest_s, "total_s": total, "embed_s": timed.seconds,
             "parse_s": parse_s, "write_s": max(0.0, total - timed.seconds - 2 * parse_s),
             "msg_per_s": r.added / total if total else 0.0, "cpu_s": cpu,
             "msg_per_cpu_s": r.added / cpu if cpu else 0.0, "reimport_added": again.added,
@@ -125,6 +135,8 @@ def main(argv=None) -> None:
     ap.add_argument("--embedder", default="onnx", help="onnx (default, the product's), sbert, hash")
     ap.add_argument("--sources", default="chatgpt,jsonl")
     ap.add_argument("--short", action="store_true", help="one-sentence messages (~12 tokens)")
+    ap.add_argument("--digest", action="store_true",
+                    help="also import each source with the automatic digest and report the ratio")
     args = ap.parse_args(argv)
 
     convs = make_export(args.messages, args.per_conversation, short=args.short)
@@ -143,7 +155,11 @@ def main(argv=None) -> None:
                   for n in c["mapping"].values() if n["message"]]
         avg_tokens = (sum(min(256, len(e.ids)) for e in tok.encode_batch(sample)) / len(sample)
                       if tok else None)
-        rows = [run_one(s, files[s], embedder, work) for s in args.sources.split(",")]
+        rows = []
+        for s in args.sources.split(","):
+            rows.append(run_one(s, files[s], embedder, work))
+            if args.digest:
+                rows.append(run_one(s, files[s], embedder, work, digest=True))
 
     extra = {
         "data": f"synthetic export, {len(convs)} conversations × {args.per_conversation} messages "
@@ -167,6 +183,10 @@ def main(argv=None) -> None:
     print(f"CPU s counts every thread of the process; on an otherwise idle machine with "
           f"{os.cpu_count()} cores the wall-clock rate could reach at most "
           f"~{os.cpu_count()} × msg per CPU-s. Embedding is {embed_share:.0f}% of the wall time.")
+    for plain, with_digest in zip(rows[::2], rows[1::2]) if args.digest else ():
+        print(f"{with_digest['source']}: {with_digest['msg_per_s']:.1f} msg/s = "
+              f"{with_digest['msg_per_s'] / plain['msg_per_s']:.0%} of the import alone "
+              f"({plain['msg_per_s']:.1f} msg/s); the digest took {with_digest['digest_s']:.1f} s")
     for r in rows:
         assert r["added"] == n_msgs and r["reimport_added"] == 0, r
 

@@ -3,8 +3,15 @@ with the REAL default embedder (all-MiniLM-L6-v2) on a small hand-written set:
 30 personal notes, 30 questions they answer (paraphrased, few shared words) and 30 questions
 they do not answer (some deliberately near a note's topic). Prints the similarity distributions,
 the accuracy of the abstain decision (similarity + keyword rule, as `memcli ask` applies it) for a
-sweep of thresholds, and the best one. Usage:
+sweep of thresholds, and the best one.
+
+``--locomo N`` calibrates on LoCoMo instead (the first N conversations, stored by
+benchmarks/locomo.py): category 5 (adversarial: the conversation does not answer them) against the
+answerable categories 1-4 together, through ``memcli.services.ask.recall``'s own retrieval
+(the product's path: date windows, memcli's own output dropped). It reports both rates for each
+threshold and the threshold with the best balanced accuracy (mean of the two rates). Usage:
     .venv/bin/python benchmarks/calibrate_abstain.py [--embedder minilm]
+    .venv/bin/python benchmarks/calibrate_abstain.py --locomo 10 --embedder onnx
 """
 
 from __future__ import annotations
@@ -87,17 +94,75 @@ UNRELATED = [
 ]
 
 
+def calibrate_locomo(samples: int, embedder_name: str) -> None:
+    """Both rates per threshold on LoCoMo: answerable (cats 1-4) answered, cat 5 abstained."""
+    import shutil
+    from datetime import timedelta
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import locomo
+
+    from benchmarks.common import make_embedder
+    from memcli.core.text import query_words
+    from memcli.services.answer_context import is_relevant
+    from memcli.services.ask import retrieve_for_question
+
+    embedder = make_embedder(embedder_name)
+    seen: list[tuple[bool, list, list]] = []  # (answerable, hits, query words)
+    for sample in locomo.load(locomo.SHARED_EVAL / "locomo10.json")[:samples]:
+        home = Path(tempfile.mkdtemp(prefix="calib-"))
+        try:
+            mem, last = locomo.build_memory(sample, home, embedder)
+            now = last + timedelta(days=1)
+            for qa in sample["qa"]:
+                cat = qa.get("category")
+                if cat not in (1, 2, 3, 4, 5):
+                    continue
+                hits, _, query = retrieve_for_question(mem, qa["question"], limit=8, now=now)
+                seen.append((cat != 5, hits, query_words(query)))
+            mem.close()
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+    rows, best = [], (None, -1.0)
+    n_ans = sum(1 for a, *_ in seen if a)
+    n_adv = len(seen) - n_ans
+    for t100 in range(20, 71, 2):
+        t = t100 / 100
+        answered = sum(any(is_relevant(h, qw, t) for h in hits) for a, hits, qw in seen if a)
+        abstained = sum(not any(is_relevant(h, qw, t) for h in hits)
+                        for a, hits, qw in seen if not a)
+        balanced = (answered / n_ans + abstained / n_adv) / 2
+        rows.append((f"{t:.2f}", f"{answered / n_ans:.3f}", f"{abstained / n_adv:.3f}",
+                     f"{balanced:.3f}"))
+        if balanced > best[1]:
+            best = (t, balanced)
+    print(header("ask abstention threshold on LoCoMo", extra={
+        "embedder": embedder_name,
+        "set": f"{samples} conversations: {n_ans} answerable (categories 1-4), {n_adv} "
+               "adversarial (category 5); retrieval as memcli.services.ask.recall does, 8 hits"}))
+    print()
+    print(table(["threshold", "answerable answered", "category 5 abstained",
+                 "balanced accuracy"], rows))
+    print()
+    print(f"Best balanced accuracy: threshold **{best[0]:.2f}** ({best[1]:.3f}).")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--locomo", type=int, default=None,
+                    help="calibrate on the first N LoCoMo conversations (category 5 vs 1-4)")
     args = ap.parse_args()
     os.environ["MEMCLI_EMBEDDER"] = args.embedder
+    if args.locomo:
+        calibrate_locomo(args.locomo, args.embedder)
+        return
 
     from memcli.backends.factory import make_embedder
     from memcli.core.text import query_words
     from memcli.core.timeutil import utcnow
     from memcli.retrieval.dates import strip_phrase, time_window
-    from memcli.services.ask import is_relevant
+    from memcli.services.answer_context import is_relevant
     from memcli.services.memory import Memory
 
     with tempfile.TemporaryDirectory() as home:

@@ -44,11 +44,18 @@ DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:\s*\(\w+\))?(?:\s+(\d{1,2}):(\
 
 # ---- data -------------------------------------------------------------------------------------
 def iter_questions(path: Path, stream_above: int = 20_000_000) -> Iterator[dict]:
-    """Questions one at a time; ijson streams the big files, plain json loads small ones."""
+    """Questions one at a time; ijson streams the big files, plain json loads small ones (and
+    gzipped files, ``*.gz``, such as ../shared/eval/longmemeval_s_dev.json.gz)."""
     try:
         import ijson
     except ImportError:
         ijson = None
+    if str(path).endswith(".gz"):
+        import gzip
+
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            yield from json.load(fh)
+        return
     if ijson is None or path.stat().st_size < stream_above:
         with open(path, encoding="utf-8") as fh:
             yield from json.load(fh)

@@ -8,7 +8,8 @@ import pytest
 from memcli.backends.fakes import FakeLLM
 from memcli.core.errors import MemcliError
 from memcli.core.models import Filters
-from memcli.services.ask import ABSTAIN_TEXT, ask, format_source, recall
+from memcli.services.answer_context import format_source
+from memcli.services.ask import ABSTAIN_TEXT, ask, recall
 from memcli.services.citations import CitationFilter, check_citations
 
 NOW = datetime(2024, 4, 10, 12, 0, tzinfo=timezone.utc)
@@ -71,13 +72,14 @@ def test_fabricated_citation_is_dropped(seeded):
     assert ans.citations[0].id == ids["dentist"]
 
 
-def test_only_fabricated_citations_get_the_evidence_appended(seeded):
+def test_only_fabricated_citations_give_the_extractive_answer(seeded):
     mem, ids = seeded
     streamed = []
     llm = FakeLLM("It is Dr. Alvarez [7].")
     ans = ask(mem, "Who is my dentist?", llm=llm, now=NOW, limit=3, on_token=streamed.append)
-    assert ans.used_evidence
-    assert ans.answer.startswith("It is Dr. Alvarez.\n\nEvidence from your memory:\n[1] 2024-02-10")
+    assert ans.used_evidence and ans.own_text == "" and ans.model is None
+    assert ans.answer.startswith('2024-02-10, Dentist: "My dentist is Dr. Alvarez')
+    assert ans.answer.endswith('" [1]')
     assert "[7]" not in ans.answer
     assert ans.citations[0].id == ids["dentist"]
     assert "".join(streamed) == ans.answer  # what streamed is exactly what is returned
@@ -124,7 +126,7 @@ def test_no_llm_answers_with_cited_evidence(make_memory):
     ans = ask(mem, "who is my dentist?", use_llm=False, now=NOW)
     assert not ans.abstained and ans.model is None
     assert ans.citations[0].id == ids["dentist"]
-    assert ans.answer.splitlines()[1].startswith("[1] 2024-02-10: My dentist is Dr. Alvarez")
+    assert ans.answer.splitlines()[0].startswith('2024-02-10, Dentist: "My dentist is Dr. Alvarez')
 
 
 def test_time_window_narrows_retrieval(seeded):
@@ -187,7 +189,7 @@ def _seed_cli(cli):
                   "--date", "2024-02-10"],
                  ["We decided to use PostgreSQL for the billing service", "--date",
                   "2024-03-12"]):
-        code, _, err = cli("add", *args)
+        code, _, err = cli("add", *args, "--no-digest")  # ask on the notes alone
         assert code == 0, err
 
 
@@ -211,21 +213,24 @@ def test_cli_ask_streams_then_lists_sources(cli):
     code, out, err = cli("ask", "who is my dentist?")
     assert code == 0, err
     answer, sources = out.split("\nSources:\n")
-    assert answer.strip() == FakeLLM.DEFAULT_REPLY
-    assert re.match(r"\[1\] #1 · 2024-02-10 · note · Dentist\n    My dentist is", sources)
+    # the fake's default reply is not grounded in the sources: the answer quotes them instead
+    assert FakeLLM.DEFAULT_REPLY not in answer
+    assert answer.strip() == '2024-02-10, Dentist: "My dentist is Dr. Alvarez on Pine Street" [1]'
+    assert re.match(r"\[1\] #1 · 2024-02-10 · note · Dentist\n", sources)
 
 
 def test_cli_ask_abstains(cli, cli_json):
     _seed_cli(cli)
     data = cli_json("ask", "what is the capital of Mongolia?")
-    assert data == {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "model": None}
+    assert data == {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "model": None,
+                    "context": []}
 
 
 def test_cli_ask_no_llm(cli):
     _seed_cli(cli)
     code, out, err = cli("ask", "dentist", "--no-llm")
     assert code == 0, err
-    assert out.startswith("Best evidence in your memory:\n[1] 2024-02-10: My dentist")
+    assert out.startswith('2024-02-10, Dentist: "My dentist is Dr. Alvarez')
     assert "[1] #1 · 2024-02-10" in out
 
 

@@ -1,6 +1,8 @@
 """`memcli ask` end to end on the real default models: the default MiniLM embedder and the bundled
 SmolLM2 GGUF (tiny --max-tokens to stay quick). The 135M model's prose is not asserted, only the
-contract: citations are retrieved hits, an unrelated question abstains without the model."""
+contract: citations are retrieved hits, an unrelated question abstains without the model; by
+default the bundled model's answer is the extractive one, and with `[ask] answer = "generate"`
+what it writes is shown only when it passes the checks (never a prompt echo)."""
 
 import re
 
@@ -22,14 +24,14 @@ def real_cli(cli, monkeypatch):
     monkeypatch.delenv("MEMCLI_EMBEDDER")  # the product default (MiniLM)
     monkeypatch.setenv("MEMCLI_LLM", "llama")
     for text, date in NOTES:
-        code, _, err = cli("add", text, "--date", date)
+        code, _, err = cli("add", text, "--date", date, "--no-digest")  # ask on the notes alone
         assert code == 0, err
     return cli
 
 
 def test_ask_cites_retrieved_hits_with_the_real_models(real_cli, cli_json):
     data = cli_json("ask", "who is my dentist?", "--max-tokens", "16", "--as-of", "2024-05-01")
-    assert data["abstained"] is False and data["model"].endswith(".gguf")
+    assert data["abstained"] is False and data["model"] is None  # extractive by default
     assert data["answer"].strip() and data["citations"]
     hits = {h["id"] for h in cli_json("search", "who is my dentist?", "-n", "8")}
     assert {c["id"] for c in data["citations"]} <= hits
@@ -73,3 +75,15 @@ def test_abstention_prints_while_the_model_preloads(real_cli, home):
                              text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("I don't know: your memory doesn't seem to contain")
+
+
+def test_generated_answers_never_echo_the_prompt(real_cli, cli_json, home):
+    (home / "config.toml").write_text('[ask]\nanswer = "generate"\n')
+    code, _, err = real_cli("add", "memcli keeps my notes in one SQLite file", "--no-digest")
+    assert code == 0, err
+    for q in ("where are my notes kept?", "who is my dentist?", "what does the cat need?"):
+        data = cli_json("ask", q, "--max-tokens", "48", "--as-of", "2024-05-01")
+        assert "Today is" not in data["answer"] and not data["abstained"]
+        assert data["citations"] and data["context"]
+        assert {c["id"] for c in data["citations"]} <= {c["id"] for c in data["context"]}
+        assert data["model"] is None or data["model"].endswith(".gguf")

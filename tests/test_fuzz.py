@@ -185,6 +185,9 @@ def test_cli_with_undecodable_and_absurd_arguments(home, cli):
         _one_line_or_ok(_run(home, *args))
     proc = _run(home, "add", "-", input=b"stdin \xff\xfe with \x00 NUL and bad bytes")
     _one_line_or_ok(proc)
+    assert proc.returncode == 1 and b"line 1, column 7" in proc.stderr  # refused, saying where
+    proc = _run(home, "add", "--lossy", "-", input=b"stdin \xff\xfe with \x00 NUL and bad bytes")
+    _one_line_or_ok(proc)
     assert proc.returncode == 0
     proc = _run(home, "search", "with NUL bad bytes", "--json")
     assert proc.returncode == 0 and b"stdin" in proc.stdout

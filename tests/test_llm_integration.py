@@ -121,7 +121,7 @@ def test_ask_through_the_server(server, mem):
 
 
 def test_prompt_prefix_state_is_cached_and_changes_nothing(llama, monkeypatch, tmp_path):
-    from memcli.services.ask import static_prefix
+    from memcli.services.answer_context import static_prefix
 
     monkeypatch.setenv("MEMCLI_CACHE", str(tmp_path / "cache"))
     prefix = static_prefix()

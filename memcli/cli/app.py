@@ -8,18 +8,48 @@ Data to stdout, errors as one line on stderr with exit status 1. Heavy modules l
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from memcli.core.errors import MemcliError, is_database_error
 from memcli.core.text import one_line
 
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a missing argument, an unknown option or command) as one `Error: …` line on
+    stderr with exit status 2, instead of click's boxed usage block; `--help` is unchanged."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from typer._click.exceptions import ClickException  # typer bundles its own click
+
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+        except ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `memcli`: the help, as before
+                exc.show()
+            else:
+                where = exc.ctx.command_path if getattr(exc, "ctx", None) else "memcli"
+                typer.echo(f"Error: {one_line(exc.format_message(), 300)} "
+                           f"(see `{where} --help`)", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("Error: aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
 app = typer.Typer(
     name="memcli", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="A local-first personal memory: notes, chats and imports in one SQLite file.",
+    cls=OneLineErrors,
 )
 
 
@@ -52,9 +82,15 @@ def _user_errors(state: State):
     except UnicodeError as exc:  # undecodable bytes in argv/stdin/a file that slipped through
         typer.echo(f"Error: the input is not valid UTF-8 text ({exc.reason})", err=True)
         raise typer.Exit(1) from None
+    except OSError as exc:  # e.g. --home naming a place memcli may not create
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"Error: {where}{exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     except Exception as exc:
         if is_database_error(exc):
-            typer.echo(f"Error: database: {exc}", err=True)
+            from memcli.services.maintenance import database_problem
+
+            typer.echo(f"Error: {database_problem(state.home, exc)}", err=True)
             raise typer.Exit(1) from None
         raise
     finally:

@@ -11,6 +11,7 @@ import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from memcli.core.slots import ATTRIBUTES, attributes_of, slots_of  # noqa: F401 (re-exported)
 from memcli.core.text import content_words
 
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|my|me|mine|myself|we|we're|we've|our|us)\b",
@@ -67,11 +68,16 @@ def strip_code(text: str) -> str:
     return "\n".join(ln for ln in text.splitlines() if not ln.startswith(("    ", "\t")))
 
 
+_MY_X_IS = re.compile(r"\bmy (?:[a-z]+ ){1,2}(?:is|are)\b", re.I)
+
+
 @lru_cache(maxsize=16384)
 def statement_score(sentence: str) -> float:
     """How much a sentence looks like a durable personal fact (0 = not at all)."""
     n = len(sentence.split())
-    if n < 4 or n > 60 or sentence.rstrip().endswith("?") or FILLER.match(sentence):
+    if n > 60 or sentence.rstrip().endswith("?") or FILLER.match(sentence):
+        return 0.0
+    if n < 4 and not (n == 3 and slots_of(sentence)):  # "I'm learning Spanish." still counts
         return 0.0
     if REQUEST.search(sentence) or not is_prose(sentence):
         return 0.0
@@ -87,6 +93,10 @@ def statement_score(sentence: str) -> float:
     s += 0.3 * min(3, sum(1 for w in sentence.split()[1:] if w[:1].isupper()))
     s += 0.3 if re.search(r"\d", sentence) else 0.0
     s += 0.1 * min(6, len(cw))
+    if slots_of(sentence):  # it sets an attribute ("picked up a used Renault Zoe"): durable
+        s += 1.0
+    elif _MY_X_IS.search(sentence):  # "my gym is now Basic-Fit": a state of the speaker's
+        s += 0.4
     return s
 
 
@@ -134,47 +144,8 @@ def third_person(sentence: str, speaker: str) -> str:
 
 
 # ---- subject/attribute (what a fact is about; a later value supersedes an earlier one) ----------
-_NOW = r"(?:now |just |recently |finally |currently |still )?"
-_NEW = r"(?:new |current |updated )?"
-ATTRIBUTES: list[tuple[str, re.Pattern]] = [
-    ("employer", re.compile(rf"\bi {_NOW}(work|works|started working|am working|'m working|got a "
-                            rf"{_NEW}job|joined|switched jobs?|started a {_NEW}job|accepted "
-                            rf"an? {_NEW}(job|offer|position))\b.*\b(at|for|with)\b", re.I)),
-    ("employer", re.compile(rf"\bmy {_NEW}(employer|company) is\b", re.I)),
-    ("residence", re.compile(rf"\b(i|we) {_NOW}(live|lives|living|moved|relocated|am moving|'m "
-                             r"moving|are moving|settled)\b.*\b(in|to)\b", re.I)),
-    ("residence", re.compile(rf"\bmy {_NEW}(home|house|apartment|flat|address) is\b", re.I)),
-    ("job", re.compile(rf"\b(i am|i'm|i work as|i became|i've become) {_NOW}(a|an) "
-                       r"([a-z]+ )?(engineer|developer|teacher|nurse|doctor|designer|manager|"
-                       r"student|artist|writer|counselor|lawyer|scientist|chef|consultant|"
-                       r"analyst|accountant|architect|programmer|researcher|photographer)\b",
-                       re.I)),
-    ("job", re.compile(rf"\bmy {_NEW}(job|role|position|title) is\b", re.I)),
-    ("name", re.compile(r"\bmy name is\b|\bcall me\b", re.I)),
-    ("age", re.compile(r"\bi('m| am) \d{1,3}( years old)?\b|\bi turned \d{1,3}\b", re.I)),
-    ("relationship", re.compile(r"\b(i|we) (got married|got engaged|broke up|divorced|am dating|"
-                                r"'m dating|am single|'m single)\b|\bmy (girlfriend|boyfriend|"
-                                r"partner|wife|husband|fianc[ée]e?) is\b", re.I)),
-    ("phone", re.compile(rf"\bmy {_NEW}(phone|mobile|cell)( number)? is\b", re.I)),
-    ("email", re.compile(rf"\bmy {_NEW}e-?mail( address)? is\b", re.I)),
-    ("car", re.compile(r"\bi (drive|bought|got) (a|an|the) [\w ]*\b(car|tesla|toyota|"
-                       r"honda|ford|bmw|audi|vw|volkswagen)\b", re.I)),
-    ("diet", re.compile(rf"\bi('m| am) {_NOW}(a )?(vegan|vegetarian|pescatarian|keto)\b", re.I)),
-]
-_FAV = re.compile(r"\bmy (new )?favou?rite ([a-z]+(?: [a-z]+)?) (is|are|has become|became)\b",
-                  re.I)
-
-
-def attributes_of(sentence: str) -> list[str]:
-    """Every attribute a statement sets ('I live in X and work at Y' → residence, employer)."""
-    out = []
-    m = _FAV.search(sentence)
-    if m:
-        out.append("favorite:" + m.group(2).lower())
-    for name, pat in ATTRIBUTES:
-        if name not in out and pat.search(sentence):
-            out.append(name)
-    return out
+# The patterns live in memcli/core/slots.py (with the value each one sets): ATTRIBUTES,
+# attributes_of, slots_of are imported above for the callers of this module.
 
 
 # ---- relative time -------------------------------------------------------------------------------

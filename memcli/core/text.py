@@ -18,7 +18,10 @@ from functools import lru_cache
 WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)?")
 # A token as FTS5's unicode61 tokenizer cuts it ("what's" → what, s): what a keyword query matches.
 FTS_WORD = re.compile(r"\w+")
-_SENT = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n{1,}")
+_ABBREV = "".join(rf"(?<!\b{a}\.)" for a in ("Dr", "Mr", "Ms", "Mrs", "Mx", "St", "Prof", "Jr",
+                                               "Sr", "Mt", "vs", "No", "approx", "etc"))
+# a sentence ends at . ! ? … (not after "Dr." or "Mrs.": "My dentist is Dr. Alvarez")
+_SENT = re.compile(rf"(?<=[.!?…]){_ABBREV}[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n{{1,}}")
 
 # Words that carry no topic in any text: articles, pronouns, auxiliaries, prepositions. A keyword
 # query drops only these (every other word is left for BM25 to weigh).

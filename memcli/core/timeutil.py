@@ -4,6 +4,7 @@ only when needed."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from memcli.core.errors import MemcliError
@@ -76,10 +77,35 @@ def parse_free(text: str, now: datetime | None = None) -> datetime | None:
     return dateparser.parse(text, settings=settings)
 
 
+_BARE_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])")
+_AMPM = re.compile(r"(?<!\d)(\d{1,2})\s*([ap]\.?m\.?)\b", re.I)
+
+
+def inexact_date(text: str) -> str | None:
+    """Why free text is not an exact date, or None. dateparser reads what it can and drops the
+    rest: "-5" becomes the 5th of some month, "yesterday at 25:00" becomes yesterday."""
+    t = text.strip()
+    if _BARE_NUMBER.fullmatch(t) and not re.fullmatch(r"\d{4}", t):
+        return "a bare number is not a date"
+    for m in _CLOCK.finditer(t):
+        if int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
+            return f"{m.group(0)} is not a time of day"
+    for m in _AMPM.finditer(t):
+        if not 1 <= int(m.group(1)) <= 12:
+            return f"{m.group(0)} is not a time of day"
+    return None
+
+
 def parse_user_date(text: str, now: datetime | None = None, *, what: str = "date") -> datetime:
-    """A date given on the command line: ISO-8601 or plain English; a clear error otherwise."""
+    """A date given on the command line: ISO-8601 or plain English read exactly (anything that
+    would be read only in part is refused); a clear error otherwise."""
     dt = _fromiso(text)
     if dt is None:
+        why = inexact_date(text)
+        if why:
+            raise MemcliError(f"cannot understand {what} {text!r} ({why}); use e.g. 2024-05-01, "
+                              "'yesterday 14:30' or 'last month'")
         dt = parse_free(text, now)
     if dt is None:
         raise MemcliError(f"cannot understand {what} {text!r}; use e.g. 2024-05-01 or 'last month'")

@@ -4,6 +4,7 @@
 - :mod:`.claude`: Claude data export (zip, folder, ``conversations.json`` + projects, memories)
 - :mod:`.markdown`: Markdown files and Obsidian vaults
 - :mod:`.jsonl`: the documented one-conversation-per-line interchange format
+- :mod:`.memcli`: another memcli memory (merging a second device's)
 
 ``FORMATS`` is the one list of them: ``import_path`` (memcli.services.ingest) and every front end
 (``memcli import <name>``) read it. A parser module is imported when its format is first used, so
@@ -33,7 +34,9 @@ class Switch:
 class Format:
     """One importable format. ``records`` says what its parser yields: ``"conversations"``
     (``Conversation``/``Document``/``Failed``; messages are the unit) or ``"notes"`` (Markdown
-    note files with sections and links; files are the unit)."""
+    note files with sections and links; files are the unit), or ``"memory"``: another memcli
+    database, which only the store can read (memcli.services.merge reads it and ``load`` gives
+    the converter of its rows, not a parser of the path)."""
 
     name: str
     records: str
@@ -49,6 +52,9 @@ class Format:
 
     def parse(self, path: Path, **options) -> Iterator:
         """The records of ``path``; ``options`` are this format's switches (others are refused)."""
+        if self.records == "memory":  # only the store reads a database: see services/merge.py
+            raise ImportFailed(f"{path}: import {self.name} goes through "
+                               "memcli.services.ingest.import_path")
         known = {s.name for s in self.switches}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -82,6 +88,12 @@ def _jsonl():
     return jsonl.parse
 
 
+def _memcli():
+    from memcli.importers import memcli
+
+    return memcli.convert
+
+
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("chatgpt", "conversations", load=_chatgpt,
            summary="Import a ChatGPT data export (Settings → Data controls → Export).",
@@ -99,6 +111,12 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("jsonl", "conversations", load=_jsonl,
            summary="Import conversations in the documented JSON Lines format (see the README).",
            path_help="A .jsonl file: one conversation per line."),
+    Format("memcli", "memory", load=_memcli,
+           summary="Merge another memcli memory (a second device's) into this one.",
+           details="Conversations, messages and notes keep their provenance; what is already "
+                   "here is skipped, so a second merge adds nothing. Derived notes are not "
+                   "copied: the digest derives them again.",
+           path_help="The other memory's database file (its memcli.db, or a backup of it)."),
 )}
 
 

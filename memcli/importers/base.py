@@ -10,6 +10,7 @@ import io
 import re
 import zipfile
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
@@ -40,7 +41,8 @@ class Conversation:
 
 @dataclass
 class Document:
-    """A standalone text that is not a chat message (a Claude project doc, a Claude memory)."""
+    """A standalone text that is not a chat message (a Claude project doc, a Claude memory, a
+    note restored from a JSONL backup)."""
 
     source: str
     key: str
@@ -49,6 +51,9 @@ class Document:
     created_at: str | None = None
     tags: list[str] = field(default_factory=list)
     meta: dict | None = None
+    kind: str = "note"  # note | section (a part of a longer note, at ``heading``)
+    path: str | None = None
+    heading: str | None = None
 
 
 @dataclass
@@ -61,6 +66,55 @@ class Failed:
 
 Record = Conversation | Document | Failed
 WRONG = "<wrong export type>"  # Failed.label of a record from another kind of export
+
+
+# ---- limits -------------------------------------------------------------------------------------
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The largest message (chat exports) and note file (Markdown) an import accepts, in MB:
+    ``[limits] message_mb`` / ``note_mb`` of config.toml (``memcli.services.ingest`` sets them)."""
+
+    message_mb: int = 16
+    note_mb: int = 100
+
+    def message_problem(self, text: str, what: str) -> str | None:
+        if len(text) * 4 <= self.message_mb * MB:  # at most 4 bytes a character
+            return None
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size <= self.message_mb * MB:
+            return None
+        return (f"{what} is {size / MB:.1f} MB, over the {self.message_mb} MB message limit "
+                "([limits] message_mb in config.toml)")
+
+
+DEFAULT_LIMITS = Limits()
+LIMITS: ContextVar[Limits | None] = ContextVar("memcli_import_limits", default=None)
+
+
+def current_limits() -> Limits:
+    return LIMITS.get() or DEFAULT_LIMITS
+
+
+@contextmanager
+def limits(value: Limits) -> Iterator[None]:
+    token = LIMITS.set(value)
+    try:
+        yield
+    finally:
+        LIMITS.reset(token)
+
+
+def oversized(conv: "Conversation") -> str | None:
+    """Why a parsed conversation is refused for size (one of its messages), else None."""
+    lim = current_limits()
+    for m in conv.messages:
+        problem = lim.message_problem(m.text, f"message {m.id}")
+        if problem:
+            return problem
+    return None
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -166,6 +220,8 @@ def stream_conversations(parts: list[Part], what: str, parse, id_key: str) -> It
                 cid = conv.get(id_key) if isinstance(conv, dict) else None
                 rec = Failed(str(cid) if isinstance(cid, (str, int)) else "?",
                              f"malformed conversation ({type(exc).__name__}: {exc})")
+            if isinstance(rec, Conversation) and oversized(rec):
+                rec = Failed(rec.id, f"{oversized(rec)}; conversation skipped")
             if isinstance(rec, Failed):
                 rec.label = part.label if rec.label == WRONG else \
                     f"{part.label}: conversation {rec.label}"
@@ -214,14 +270,24 @@ class _Prefixed(io.RawIOBase):
         self._head, self._rest = head, rest
         self._label = label
         self._balance = 0
+        self._run = 0  # bytes since the last '"': a lower bound of the current string's length
+        self._max_run = current_limits().message_mb * MB
 
     def _guard(self, data) -> None:
+        """Also refuse, as soon as it is read, a JSON string longer than the message limit (a
+        300 MB message inside a 300 KB zip), instead of parsing it for minutes first."""
         for i in range(0, len(data), _WINDOW):
             w = bytes(data[i:i + _WINDOW])
             opens = w.count(b"[") + w.count(b"{")
             if self._balance + opens > MAX_NESTING:
                 raise fail(self._label, f"JSON nested more than {MAX_NESTING} levels deep")
             self._balance = max(0, self._balance + opens - w.count(b"]") - w.count(b"}"))
+            quote = w.rfind(b'"')
+            self._run = self._run + len(w) if quote < 0 else len(w) - quote - 1
+            if self._run > self._max_run:
+                mb = self._max_run // MB
+                raise fail(self._label, f"a value over the {mb} MB message limit ([limits] "
+                                        "message_mb in config.toml); nothing imported")
 
     def readable(self) -> bool:
         return True

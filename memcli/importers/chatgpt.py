@@ -29,6 +29,7 @@ from memcli.importers.base import (
 )
 
 SOURCE = "chatgpt"
+SKIPPED_ROLES = frozenset({"tool", "system"})  # README "Importing": tool and system noise
 FILES = re.compile(r"conversations(-\d+)?\.json")
 
 # 【11†source】, 【4:2†file.pdf】 and the newer private-use markers \ue200cite\ue202…\ue201
@@ -176,9 +177,9 @@ def parse_conversation(conv, *, all_branches: bool = False) -> Conversation | Fa
             continue
         author = msg.get("author") or {}
         role = as_text(author.get("role")) or "unknown"
+        if role in SKIPPED_ROLES:  # code output, browsing quotes, plugin replies: not what anyone
+            continue               # said; the assistant's answer that used them is kept
         meta: dict = {}
-        if role == "tool" and author.get("name"):
-            meta["tool"] = author["name"]
         md = msg.get("metadata") or {}
         if isinstance(md, dict) and md.get("model_slug"):
             meta["model"] = md["model_slug"]

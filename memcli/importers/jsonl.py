@@ -1,35 +1,105 @@
-"""The documented interchange format (see DESIGN.md, "memcli import jsonl FILE"): one conversation
-per line::
+"""The documented interchange format (README, "JSONL format"): one record per line. A
+conversation::
 
-    {"id": "...", "title": "...", "created_at": "...",
+    {"id": "...", "title": "...", "created_at": "...", "source": "...",
      "messages": [{"role": "user|assistant|system", "content": "...",
                    "created_at": "...", "id": "..."}]}
 
-``title``, the times and the message ids are optional; a message without an id gets its 0-based
-position in ``messages``, so re-importing the same file is a no-op. The format is a contract, so a
-line that breaks it stops the import with the line number (before anything is written).
+``title``, ``source``, the times and the message ids are optional; a message without an id gets
+its 0-based position in ``messages``, so re-importing the same file is a no-op. ``source`` (what
+``memcli export jsonl`` writes: chatgpt, claude, chat…) keeps a restored conversation under its
+original provider; absent, it is ``jsonl``.
+
+A note (``memcli export jsonl`` writes one per note a person wrote or imported)::
+
+    {"type": "note", "id": "<key>", "text": "...", "kind": "note|section", "title": "...",
+     "created_at": "...", "tags": ["..."], "source": "cli", "path": "...", "heading": "..."}
+
+Only ``type``, ``id`` and ``text`` are required; ``id`` is the note's key (re-import skips it).
+The format is a contract, so a line that breaks it stops the import with the line number (before
+anything is written).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
 from memcli.core.timeutil import from_epoch, iso
-from memcli.importers.base import Conversation, Message, Record, check_exists, fail
+from memcli.importers.base import (
+    Conversation,
+    Document,
+    Message,
+    Record,
+    check_exists,
+    current_limits,
+    fail,
+)
 
 SOURCE = "jsonl"
+_SOURCE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# what a restored conversation or note may say it came from (not "digest": derived notes are
+# re-created by `memcli digest`, never imported as if a person had written them)
+CONVERSATION_SOURCES = frozenset({"jsonl", "chatgpt", "claude", "chat"})
+NOTE_KINDS = ("note", "section")
+
+
+def _opt_str(obj: dict, name: str, label: str, n: int, what: str = "") -> str | None:
+    value = obj.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _line_error(label, n, f'{what}"{name}" must be a string')
+    return value
+
+
+def parse_note(obj: dict, label: str, n: int) -> Document:
+    key = obj.get("id")
+    if not isinstance(key, (str, int)) or isinstance(key, bool) or str(key) == "":
+        raise _line_error(label, n, 'the note needs an "id" (a string)')
+    text = obj.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _line_error(label, n, 'the note needs a "text" (a non-empty string)')
+    kind = obj.get("kind") or "note"
+    if kind not in NOTE_KINDS:
+        raise _line_error(label, n, f'"kind" must be one of {", ".join(NOTE_KINDS)}, not '
+                                    f'{str(kind)[:40]!r} (derived notes come back with '
+                                    "`memcli digest`)")
+    source = obj.get("source") or SOURCE
+    if not isinstance(source, str) or not _SOURCE_NAME.fullmatch(source) or source == "digest":
+        raise _line_error(label, n, f'"source" {str(source)[:40]!r} is not a source name')
+    tags = obj.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise _line_error(label, n, '"tags" must be a list of strings')
+    meta = obj.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise _line_error(label, n, '"meta" must be an object')
+    return Document(source=source, key=str(key), text=text.strip(), kind=kind,
+                    title=_opt_str(obj, "title", label, n),
+                    created_at=_time(obj.get("created_at"), label, n, "created_at"),
+                    tags=tags, meta=meta or None, path=_opt_str(obj, "path", label, n),
+                    heading=_opt_str(obj, "heading", label, n))
 
 
 def _line_error(label: str, n: int, what: str):
     return fail(label, f"line {n}: {what}")
 
 
-def parse_line(obj, label: str, n: int) -> Conversation:
+def parse_line(obj, label: str, n: int) -> Conversation | Document:
     if not isinstance(obj, dict):
         raise _line_error(label, n, "expected a JSON object (one conversation per line)")
+    kind = obj.get("type")
+    if kind == "note":
+        return parse_note(obj, label, n)
+    if kind is not None and kind != "conversation":
+        raise _line_error(label, n, f'"type" must be "conversation" or "note", not '
+                                    f"{str(kind)[:40]!r}")
+    if "messages" not in obj and "text" in obj and "kind" in obj:
+        raise _line_error(label, n, "a derived note (a <name>.notes.jsonl line); restore the "
+                                    "backup file itself, `memcli digest` re-creates these")
     if "mapping" in obj or "chat_messages" in obj:
         raise _line_error(label, n, "this is a ChatGPT/Claude conversation; use "
                                     "`memcli import chatgpt` or `memcli import claude`")
@@ -63,7 +133,13 @@ def parse_line(obj, label: str, n: int) -> Conversation:
             id=str(mid), role=role.strip().lower(), text=content.strip(),
             created_at=_time(m.get("created_at"), label, n, f"message {i} created_at")
             or conv_time))
-    return Conversation(source=SOURCE, id=str(conv_id), title=title or None,
+    source = obj.get("source")
+    source = source if source in CONVERSATION_SOURCES else SOURCE
+    for m in messages:
+        too_big = current_limits().message_problem(m.text, f"message {m.id}")
+        if too_big:
+            raise _line_error(label, n, too_big)
+    return Conversation(source=source, id=str(conv_id), title=title or None,
                         created_at=conv_time or (messages[0].created_at if messages else None),
                         updated_at=None, messages=messages)
 

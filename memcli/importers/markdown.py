@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Iterator
 
 from memcli.core.models import clean_text
+from memcli.core.sections import split_long
 from memcli.core.timeutil import iso, normalize
-from memcli.importers.base import Failed, check_exists, fail
+from memcli.importers.base import MB, Failed, check_exists, current_limits, fail
 
 SOURCE = "markdown"
 EXTENSIONS = (".md", ".markdown")
 SPLIT_CHARS = 1500  # a body longer than this with headings is split into sections
-MAX_BYTES = 20 * 1024 * 1024
+LONG_SECTION = 4000  # a section (or a note without headings) longer than this is cut in parts
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
@@ -61,6 +62,7 @@ class NoteFile:
     digest: str  # sha256 of the raw bytes: a change means re-import
     properties: dict = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)  # front matter `aliases`: other link names
+    warnings: list[str] = field(default_factory=list)  # what could not be read (bad YAML, date)
 
 
 # ---- front matter -------------------------------------------------------------------------------
@@ -77,13 +79,17 @@ def split_front_matter(text: str) -> tuple[str | None, str]:
 
 
 def _lenient_yaml(fm: str) -> dict:
-    """`key: value` and `  - item` lines, for front matter YAML refuses (templates' {{date}})."""
+    """`key: value` and `  - item` lines, for front matter YAML refuses (templates' {{date}}, an
+    unclosed `[a, b`): a flow list, closed or not, becomes its items, never tags like `[a`."""
     out: dict = {}
     key = None
     for line in fm.split("\n"):
         m = re.match(r"^([^\s:#][^:]*):\s*(.*)$", line)
         if m:
             key, value = m.group(1).strip(), m.group(2).strip()
+            if value.startswith("["):
+                out[key] = [v for v in (_unquote(x) for x in value.strip("[]").split(",")) if v]
+                continue
             out[key] = _unquote(value) if value else []
             if out[key] == "":
                 out[key] = []
@@ -104,17 +110,43 @@ def _unquote(v: str) -> str:
     return v
 
 
-def parse_front_matter(fm: str | None) -> dict:
+_LOADERS: dict = {}
+
+
+def _loader():
+    """YAML's safe loader without implicit timestamps: `date: 2024-02-31` stays a string (one bad
+    date used to make the whole front matter fail, and its tags with it); dates are read by
+    ``_created``, which warns about one it cannot read."""
+    if not _LOADERS:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        stamp = "tag:yaml.org,2002:timestamp"
+        _LOADERS["loader"] = type("FrontMatterLoader", (base,), {"yaml_implicit_resolvers": {
+            k: [(tag, rx) for tag, rx in v if tag != stamp]
+            for k, v in base.yaml_implicit_resolvers.items()}})
+    return _LOADERS["loader"]
+
+
+def parse_front_matter(fm: str | None, warnings: list[str] | None = None) -> dict:
+    """The front matter's properties; what could not be read is appended to ``warnings``."""
     if not fm or not fm.strip():
         return {}
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(fm, Loader=loader)
-    except (yaml.YAMLError, TypeError, ValueError):  # TypeError: unhashable keys and friends
+        data = yaml.load(fm, Loader=_loader())
+    except (yaml.YAMLError, TypeError, ValueError) as exc:  # TypeError: unhashable keys
+        if warnings is not None and "{{" not in fm:  # a template's {{date}}: expected
+            where = getattr(exc, "problem_mark", None)
+            at = f" (line {where.line + 2})" if where is not None else ""
+            warnings.append(f"front matter is not valid YAML{at}; read it line by line")
         return _lenient_yaml(fm)
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        if warnings is not None and data is not None:
+            warnings.append("front matter is not a list of `key: value` properties; ignored")
+        return {}
+    return data
 
 
 def _flat(value, _depth: int = 0) -> list[str]:
@@ -217,12 +249,33 @@ def split_sections(body: str) -> list[Section]:
     return sections
 
 
-def _created(props: dict, name: str, mtime: float) -> str | None:
+def _split_long_sections(sections: list[Section]) -> list[Section]:
+    """A section (or a heading-less note) longer than LONG_SECTION is cut in parts that cite
+    their place, "Heading (part 2/5, lines 40-80)" (memcli.core.sections.split_long)."""
+    out: list[Section] = []
+    for sec in sections:
+        parts = split_long(sec.text, split_chars=LONG_SECTION) if len(sec.text) > LONG_SECTION \
+            else None
+        if not parts:
+            out.append(sec)
+            continue
+        for p in parts:
+            where = p.heading if not sec.heading or p.heading.startswith(sec.heading) \
+                else f"{sec.heading} ({p.heading})"
+            out.append(Section(p.text, where))
+    return out
+
+
+def _created(props: dict, name: str, mtime: float, warnings: list[str] | None = None
+             ) -> str | None:
     for key in ("created", "date", "created_at", "creation date"):
         for v in _flat(props.get(key)):
             t = normalize(v) if re.match(r"^\d{4}-\d{2}-\d{2}", v) else None
             if t:
                 return t
+            if warnings is not None and v.strip() and "{{" not in v:
+                warnings.append(f"{key}: {v[:40]!r} is not a valid YYYY-MM-DD date; the "
+                                "file's date is used")
     m = _DATE_NAME.search(name)
     if m:
         t = normalize(m.group(1))
@@ -235,8 +288,10 @@ def parse_file(path: Path, relpath: str) -> NoteFile | Failed | None:
     """One Markdown file → a NoteFile, a Failed (unreadable, binary) or None (nothing in it)."""
     try:
         st = path.stat()
-        if st.st_size > MAX_BYTES:
-            return Failed(relpath, f"larger than {MAX_BYTES // 1024 // 1024} MB; skipped")
+        limit = current_limits().note_mb
+        if st.st_size > limit * MB:
+            return Failed(relpath, f"larger than the {limit} MB note limit ([limits] note_mb in "
+                                   "config.toml); skipped")
         raw = path.read_bytes()
     except OSError as exc:
         return Failed(relpath, f"cannot read: {exc.strerror or exc}")
@@ -248,11 +303,12 @@ def parse_file(path: Path, relpath: str) -> NoteFile | Failed | None:
         return Failed(relpath, "not UTF-8 text")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     fm, body = split_front_matter(text)
-    props = parse_front_matter(fm)
+    warnings: list[str] = []
+    props = parse_front_matter(fm, warnings)
     body = body.strip()
     title = path.stem
-    tags = [t.lstrip("#") for key in ("tags", "tag") for s in _flat(props.get(key))
-            for t in re.split(r"[,\s]+", s) if t.strip("#")]
+    tags = [t.strip("#[]{}\"'") for key in ("tags", "tag") for s in _flat(props.get(key))
+            for t in re.split(r"[,\s]+", s) if t.strip("#[]{}\"'")]
     prose = "\n".join(ln for ln, code in _prose_lines(body) if not code)
     tags += find_tags(prose)
     if len(body) > SPLIT_CHARS and any(_HEADING.match(ln) for ln, code in _prose_lines(body)
@@ -265,6 +321,8 @@ def parse_file(path: Path, relpath: str) -> NoteFile | Failed | None:
         if not rendered:
             return None
         sections, split = [Section(rendered)], False
+    if any(len(sec.text) > LONG_SECTION for sec in sections):
+        sections, split = _split_long_sections(sections), True
     links: list[Link] = []
     seen: set[tuple] = set()
     for i, sec in enumerate(sections):
@@ -279,10 +337,10 @@ def parse_file(path: Path, relpath: str) -> NoteFile | Failed | None:
             links.append(Link(0, target, heading, alias))
     return NoteFile(relpath=relpath, title=title, sections=sections, split=split,
                     tags=list(dict.fromkeys(t.lower() for t in tags)), links=links,
-                    created_at=_created(props, path.name, st.st_mtime),
+                    created_at=_created(props, path.name, st.st_mtime, warnings),
                     digest=hashlib.sha256(raw).hexdigest()[:32], properties=props,
                     aliases=[a for key in ("aliases", "alias") for a in _flat(props.get(key))
-                             if a.strip()])
+                             if a.strip()], warnings=warnings)
 
 
 def iter_files(root: Path) -> Iterator[tuple[Path, str]]:

@@ -236,3 +236,17 @@ def _weekday(q, now):
 
 _FINDERS = [_iso_date, _day_month_year, _month_year, _year, _relative_day, _past_n, _last_this,
             _ago, _weekday]
+
+
+# ---- present or past: which value of a changed fact a question wants --------------------------------
+_PAST = re.compile(
+    r"\b(before|used to|use to|previous|previously|former|formerly|first|originally|initially|"
+    r"earlier|prior|(?:my|the|our) old|back when|back then|in the past|no longer|anymore|"
+    r"any more|ex)\b", re.I)
+
+
+def asks_about_past(question: str) -> bool:
+    """"Where did I live before I moved?", "my previous job", "what car did I first drive", "the
+    band I used to like": the question wants an earlier value of something that changed. Anything
+    else ("now", "these days", "currently", or no time words) asks about the present."""
+    return bool(_PAST.search(question or ""))

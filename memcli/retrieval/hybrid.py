@@ -6,12 +6,15 @@ No SQL here: the store runs the two primitive searches, this module fuses and ra
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from memcli.core.models import Filters, Hit, speaker_name
+from memcli.core.scripts import gram_query, has_unsegmented
 from memcli.core.text import FTS_WORD, FUNCTION_WORDS, words
+from memcli.retrieval.dates import asks_about_past
 from memcli.retrieval.graph import apply_retention, expand as expand_hits
 from memcli.retrieval.hits import SUPERSEDED_WEIGHT, hit_from_row
+from memcli.retrieval.validity import newest_restatement_first, prefer_valid
 
 RRF_K = 60  # the textbook reciprocal-rank-fusion k (``rrf``'s default)
 # Hybrid search settings, tuned on LoCoMo evidence retrieval (benchmarks/locomo.py; the history of
@@ -128,18 +131,36 @@ def cosines(store, qv, ids) -> dict[int, float]:
     return dict(zip(vecs, sims.tolist()))
 
 
+def about_past(query: str, filters: Filters | None, now: datetime | None) -> bool:
+    """Does the search want earlier values of changed facts? Its words say so ("before", "used
+    to", "previous": dates.asks_about_past), or its date window ended over a day before now."""
+    if asks_about_past(query):
+        return True
+    if filters is None or not filters.until:
+        return False
+    from memcli.core.timeutil import iso, utcnow
+
+    ref = now or utcnow()
+    return filters.until < iso(ref - timedelta(days=1))
+
+
 def hybrid_search(store, embedder, query: str, *, limit: int = 10,
                   filters: Filters | None = None, now: datetime | None = None,
                   candidates: int | None = None, expand: bool = False,
                   retention_weight: float = 0.0) -> list[Hit]:
     """Best ``limit`` hits for ``query``; keyword and semantic rankings fused with RRF.
 
-    Superseded facts (``valid_to`` set) stay findable but rank below current ones.
+    Superseded facts (``valid_to`` set) stay findable but rank below current ones, and so does
+    the message that stated a superseded value below the one that superseded it; a question
+    about the past gets the older side first (memcli/retrieval/validity.py).
     ``retention_weight`` blends in the MemoryBank retention score and ``expand`` adds one-hop
     neighbours (sources, links) of the best hits: see memcli/retrieval/graph.py."""
     limit = max(1, int(limit))
     n = candidates or max(CANDIDATES_MIN, limit * CANDIDATES_PER_HIT)
     kw = store.fts_search(fts_query(query), n, filters)
+    # CJK and other unsegmented scripts: a third ranking from the gram index (core/scripts.py);
+    # a query without such characters searches exactly as before
+    grams = store.gram_search(gram_query(query), n, filters) if has_unsegmented(query) else []
     rows: dict[int, dict] = {}
     names: set[str] = set()
     search_text = query
@@ -155,7 +176,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         qv, *rest = embedder.embed([search_text] if search_text == query else [search_text, query])
         full_qv = rest[0] if rest else None
         vec = store.vec_search(qv, n, filters)
-    fused = rrf([kw, vec], [1.0, VECTOR_WEIGHT], k=FUSION_K)
+    fused = rrf([kw, vec, grams] if grams else [kw, vec], [1.0, VECTOR_WEIGHT, 1.0], k=FUSION_K)
     if not fused:
         return []
     fused = with_neighbours(store, fused, filters)
@@ -170,15 +191,18 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
                  for i, s in fused.items()}
     if len(fused) > keep:
         fused = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
+    past = about_past(query, filters, now)
+    fused = newest_restatement_first(store, fused, past=past)
+    fused = prefer_valid(store, fused, past=past)  # changed facts: current (or older) value first
     sims = dict(vec)
-    bm = dict(kw)
+    bm = {**dict(grams), **dict(kw)}
     rows.update(store.get_items([i for i in fused if i not in rows]))
     hits = []
     for item_id, score in fused.items():
         row = rows.get(item_id)
         if row is None:
             continue
-        if row.get("valid_to"):
+        if row.get("valid_to") and not past:
             score *= SUPERSEDED_WEIGHT
         if retention_weight:
             score = apply_retention(score, row, now, retention_weight)

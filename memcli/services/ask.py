@@ -2,16 +2,20 @@
 
 1. Retrieve with the hybrid search, narrowed to the date window the question names ("last month",
    "in May 2023"; relative to ``now``), falling back to all dates when the window holds nothing
-   relevant.
+   relevant. memcli's own output is never evidence: chat answers, the asking chat's turns and a
+   stored copy of the question are dropped here (``answer_context.is_own_output``), so every
+   front end (CLI, chat, MCP) gets the rule.
 2. Abstain — without calling the model — when nothing retrieved is relevant: the best cosine
    similarity is below ``config.ask_abstain_threshold`` and no hit covers most of the question's
    keywords.
-3. Number the hits [1]..[k] in a compact context (date, title, role, truncated text). Source text
-   is quoted data: brackets inside it are neutralised, the prompt says to ignore commands in it.
-4. Stream the model's answer through ``CitationFilter``: markers ``[n]`` whose n is not in the
-   context are dropped as they stream, so what the user sees is what is returned.
-5. No valid citation left → the deterministic evidence list (the best hits, cited) is appended.
-   ``use_llm=False`` returns only that evidence.
+3. Choose the context by the model's profile (``answer_context.profile_for``: small or capable)
+   and number it [1]..[k]. Source text is quoted data: brackets inside it are neutralised, the
+   prompt says to ignore commands in it.
+4. Extractive answer (``--no-llm``, and the bundled model's default): the best sentences of the
+   best sources, quoted, cited, dated (``extractive``). Generated answer: the model's text streams
+   through ``CitationFilter`` (markers outside 1..k dropped) and ``SentenceGate`` (small models:
+   only grounded, cited sentences that are not prompt echoes); nothing left → the extractive
+   answer instead, so the bundled model is never worse than the evidence.
 """
 
 from __future__ import annotations
@@ -22,24 +26,23 @@ from typing import Callable
 
 from memcli.core.errors import MemcliError
 from memcli.core.models import Filters, Hit
-from memcli.core.text import LOOSE_SUFFIXES, one_line, query_words, stem
-from memcli.services.citations import CitationFilter, strip_markers
+from memcli.core.text import query_words
+from memcli.services.answer_context import (
+    Profile,
+    build_messages,
+    choose,
+    is_own_output,
+    is_relevant,
+    profile_for,
+    static_prefix,
+)
+from memcli.services.citations import CitationFilter
+from memcli.services.extractive import evidence_numbers, extractive_answer
+from memcli.services.grounding import SentenceGate
 
 ABSTAIN_TEXT = "I don't know: your memory doesn't seem to contain anything about that."
-NO_LLM_HEAD = "Best evidence in your memory:"
 EVIDENCE_HEAD = "Evidence from your memory:"
-SOURCE_CHARS = 280  # per source in the prompt; the default model is tiny, keep the context short
-SOURCE_OVERHEAD = 40  # budget counted per source on top of its text (number, date, title, role)
-CONTEXT_CHARS = 2400  # all sources together (~600 tokens)
-CONTEXT_MARGIN = 0.08  # below the abstain threshold, a hit still counts as context
-CONTEXT_SPREAD = 0.25  # ...unless it is this far below the best hit
-CONTEXT_COVERAGE = 0.5  # ...or it holds this share of the question's keywords
-STRONG_COVERAGE = 0.66  # share of the question's keywords that makes a hit relevant on its own
-WHERE_CHARS = 60  # a source's title or path in the prompt
-EVIDENCE_ITEMS = 3  # hits listed when the answer cites nothing (or without a model)
-EVIDENCE_CHARS = 160  # per hit in that list
-HISTORY_TURNS = 6  # earlier chat turns sent with a question
-HISTORY_CHARS = 500  # per earlier turn
+OWN_OUTPUT_SLACK = 10  # extra hits fetched so dropping memcli's own output still leaves `limit`
 
 
 @dataclass
@@ -57,158 +60,70 @@ class Citation:
                 "created_at": self.created_at, "title": self.title, "kind": self.kind}
 
 
+def context_json(hits: list[Hit]) -> list[dict]:
+    """The numbered items a model was given (or an extractive answer chose from)."""
+    return [{"n": n, "id": h.id, "source": h.source, "created_at": h.created_at,
+             "kind": h.kind} for n, h in enumerate(hits, 1)]
+
+
 @dataclass
 class Answer:
     answer: str
     abstained: bool
     citations: list[Citation]
     hits: list  # list[Hit]: the numbered context; hits[n - 1] is source [n]
-    model: str | None = None  # the model that wrote the answer (None: retrieval only)
+    model: str | None = None  # the model that wrote the answer (None: nothing generated)
     window: tuple[str, str] | None = None  # the date window retrieval was narrowed to
-    used_evidence: bool = False  # the deterministic evidence list was appended / returned
+    used_evidence: bool = False  # the answer is (or ends with) quotes of the evidence
     messages: list[dict] = field(default_factory=list, repr=False)  # what the model was sent
+    own_text: str = ""  # what the model wrote and the checks kept ("" for an extractive answer)
+    profile: str = "small"
+    context: list | None = None  # what the model saw, when not ``hits`` (abstained: nothing)
 
     def to_json(self) -> dict:
+        seen = self.hits if self.context is None else self.context
         out = {"answer": self.answer, "abstained": self.abstained,
-               "citations": [c.to_json() for c in self.citations], "model": self.model}
+               "citations": [c.to_json() for c in self.citations], "model": self.model,
+               "context": context_json(seen)}
         if self.window:
             out["time_window"] = {"since": self.window[0], "until": self.window[1]}
         return out
 
 
-# ---- relevance ------------------------------------------------------------------------------------
-def keyword_coverage(qwords: list[str], text: str) -> float:
-    """Share of the question's words (``query_words``, loosely stemmed) found in ``text``."""
-    if not qwords:
-        return 0.0
-    have = {stem(w, LOOSE_SUFFIXES) for w in query_words(text)}
-    return sum(1 for w in qwords if stem(w, LOOSE_SUFFIXES) in have) / len(qwords)
-
-
-def strong_keyword_match(qwords: list[str], hit: Hit) -> bool:
-    """Most of the question's topic words appear in the hit (at least two, or the only one)."""
-    if not qwords:
-        return False
-    text = f"{hit.title or ''}\n{hit.text}"
-    cov = keyword_coverage(qwords, text)
-    matched = round(cov * len(qwords))
-    return cov >= STRONG_COVERAGE and (matched >= 2 or len(qwords) == 1)
-
-
-def is_relevant(hit: Hit, qwords: list[str], threshold: float) -> bool:
-    if hit.similarity is not None and hit.similarity >= threshold:
-        return True
-    return strong_keyword_match(qwords, hit)
-
-
-# ---- context --------------------------------------------------------------------------------------
-def _where(hit: Hit) -> str:
-    """Title, conversation title or file path (not the bare source type: noise to a model)."""
-    src = hit.source or {}
-    return src.get("title") or hit.title or src.get("path") or ""
-
-
-def _quoted(text: str, width: int) -> str:
-    """Stored text shown inside an answer or prompt: one line, and brackets neutralised so a note
-    cannot smuggle in citation markers."""
-    return one_line(text, width).replace("[", "(").replace("]", ")")
-
-
-def format_source(n: int, hit: Hit, width: int = SOURCE_CHARS) -> str:
-    """One numbered source for the prompt; its text is quoted data."""
-    text = _quoted(hit.text, width)
-    meta = [(hit.created_at or "")[:10]]
-    where = _where(hit)
-    if where:
-        meta.append(_quoted(where, WHERE_CHARS))
-    if hit.role:
-        meta.append(hit.role)
-    return f"[{n}] ({', '.join(m for m in meta if m)}) \"{text}\""
-
-
-def build_messages(question: str, hits: list[Hit], *, today: str,
-                   history: list[dict] | None = None) -> list[dict]:
-    from memcli.services.prompts import messages as prompt_messages
-
-    sources = "\n".join(format_source(i, h) for i, h in enumerate(hits, 1))
-    msgs = prompt_messages("ask", today=today, sources=sources, question=question.strip())
-    if history:
-        turns = [{"role": t["role"],
-                  "content": one_line(strip_markers(t.get("content", "")), HISTORY_CHARS)}
-                 for t in history[-HISTORY_TURNS:] if t.get("role") in ("user", "assistant")]
-        msgs = msgs[:-1] + turns + msgs[-1:]  # after the worked example, before the question
-    return msgs
-
-
-def select_context(hits: list[Hit], qwords: list[str], threshold: float,
-                   budget: int = CONTEXT_CHARS) -> list[Hit]:
-    """The hits worth showing the model: the best one, then those near the relevance bar
-    (similarity within ``CONTEXT_MARGIN`` of the threshold and within ``CONTEXT_SPREAD`` of the
-    best hit's, or holding ``CONTEXT_COVERAGE`` of the question's keywords), in rank order,
-    within a character budget. Fewer, better sources keep a tiny model on topic and its first
-    token fast."""
-    out: list[Hit] = []
-    used = 0
-    best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-    floor = max(threshold - CONTEXT_MARGIN, best - CONTEXT_SPREAD)
-    for i, h in enumerate(hits):
-        near = (h.similarity is not None and h.similarity >= floor) or \
-            keyword_coverage(qwords, f"{h.title or ''}\n{h.text}") >= CONTEXT_COVERAGE
-        if i and not near:
-            continue
-        cost = min(len(h.text), SOURCE_CHARS) + SOURCE_OVERHEAD
-        if out and used + cost > budget:
-            break
-        out.append(h)
-        used += cost
-    return out
-
-
-def evidence_text(hits: list[Hit], numbers: list[int]) -> str:
-    lines = []
-    for n in numbers:
-        h = hits[n - 1]
-        date = (h.created_at or "")[:10]
-        lines.append(f"[{n}] {date}: {_quoted(h.text, EVIDENCE_CHARS)}")
-    return "\n".join(lines)
-
-
-def _evidence_numbers(hits: list[Hit], qwords: list[str], threshold: float) -> list[int]:
-    """The best hits to show as evidence: the relevant ones in rank order (else the first)."""
-    nums = [i for i, h in enumerate(hits, 1) if is_relevant(h, qwords, threshold)]
-    return nums[:EVIDENCE_ITEMS] or ([1] if hits else [])
-
-
 # ---- retrieval --------------------------------------------------------------------------------------
 def retrieve(memory, question: str, *, limit: int, filters: Filters | None, now: datetime,
-             relevant: Callable[[Hit, str], bool] | None = None
+             relevant: Callable[[Hit, str], bool] | None = None, chat: str | None = None
              ) -> tuple[list[Hit], tuple[str, str] | None, str]:
     """Hits for the question, narrowed to the date window it names when that window holds a
     relevant hit (``relevant(hit, query)``; any hit when None), else from all dates. Explicit
-    ``filters.since/until`` win over the question's words. Returns (hits, window used or None,
-    the query the search saw: the question without its time phrase)."""
+    ``filters.since/until`` win over the question's words. memcli's own output
+    (``is_own_output``; ``chat``: the asking chat's id) is never among them. Returns (hits,
+    window used or None, the query the search saw: the question without its time phrase)."""
     from memcli.retrieval.dates import strip_phrase, time_window
+
+    def search(f: Filters | None) -> list[Hit]:
+        hits = memory.search(query, limit=limit + OWN_OUTPUT_SLACK, filters=f, now=now)
+        return [h for h in hits if not is_own_output(h, question, chat)][:limit]
 
     filters = filters or Filters()
     window = None if (filters.since or filters.until) else time_window(question, now)
     query = strip_phrase(question, window)
     if window is not None:
         since, until = window.iso()
-        narrowed = Filters(**{**filters.__dict__, "since": since, "until": until})
-        hits = memory.search(query, limit=limit, filters=narrowed, now=now)
+        hits = search(Filters(**{**filters.__dict__, "since": since, "until": until}))
         if hits and (relevant is None or any(relevant(h, query) for h in hits)):
             return hits, (since, until), query
-    hits = memory.search(query, limit=limit, filters=None if filters.empty() else filters, now=now)
+    hits = search(None if filters.empty() else filters)
     return hits, None, query
 
 
 def retrieve_for_question(memory, question: str, *, limit: int, now: datetime,
-                          filters: Filters | None = None):
+                          filters: Filters | None = None, chat: str | None = None):
     """What `memcli ask` retrieves: ``retrieve`` with the date window kept only when it holds a hit
     relevant by ask's own test (similarity ≥ ``ask_abstain_threshold`` or a strong keyword match).
     benchmarks/locomo.py ``--ask`` measures this path."""
     threshold = float(memory.config.ask_abstain_threshold)
-    return retrieve(memory, question, limit=limit, filters=filters, now=now,
+    return retrieve(memory, question, limit=limit, filters=filters, now=now, chat=chat,
                     relevant=lambda h, q: is_relevant(h, query_words(q), threshold))
 
 
@@ -225,12 +140,15 @@ class Recall:
     abstained: bool
     context: list[Hit]  # empty when abstained
     hits: list[Hit]  # everything retrieved; the context is chosen from these
+    profile: str = "small"  # the profile that chose the context
+    ranked: list[int] = field(default_factory=list)  # source numbers, best hit first
 
     def to_json(self) -> dict:
         return {"question": self.question, "abstained": self.abstained,
                 "time_window": ({"since": self.window[0], "until": self.window[1]}
                                 if self.window else None),
-                "context": [citation_of(n, h).to_json() for n, h in enumerate(self.context, 1)]}
+                "context": [citation_of(n, h).to_json() for n, h in enumerate(self.context, 1)],
+                "ranked": self.ranked, "profile": self.profile}
 
 
 def citation_of(n: int, hit: Hit) -> Citation:
@@ -238,35 +156,46 @@ def citation_of(n: int, hit: Hit) -> Citation:
 
 
 def recall(memory, question: str, *, now: datetime | None = None, limit: int | None = None,
-           filters: Filters | None = None) -> Recall:
+           filters: Filters | None = None, chat: str | None = None,
+           profile: Profile | str | None = None, llm=None) -> Recall:
     """Retrieve for ``question`` as `memcli ask` does and choose the context (module docstring,
-    steps 1-3). Raises MemcliError on an empty question or a limit below 1."""
+    steps 1-3). ``profile``: a Profile, or "small"/"capable" (default: ``[ask] profile``, judged
+    for ``llm``); ``chat``: the external id of the chat asking (its turns are history, not
+    evidence). Raises MemcliError on an empty question or a limit below 1."""
     from memcli.core.timeutil import utcnow
 
     question = (question or "").strip()
     if not question:
         raise MemcliError("the question is empty")
-    limit = memory.config.ask_context_items if limit is None else int(limit)
+    if not isinstance(profile, Profile):
+        profile = profile_for(memory.config, llm, kind=profile)
+    limit = profile.items if limit is None else int(limit)
     if limit < 1:
         raise MemcliError("-n must be at least 1")
     threshold = float(memory.config.ask_abstain_threshold)
     hits, window, query = retrieve_for_question(memory, question, limit=limit, filters=filters,
-                                                now=now or utcnow())
+                                                now=now or utcnow(), chat=chat)
     qwords = query_words(query)
     if not any(is_relevant(h, qwords, threshold) for h in hits):
-        return Recall(question, query, window, True, [], hits)
-    return Recall(question, query, window, False, select_context(hits, qwords, threshold), hits)
+        return Recall(question, query, window, True, [], hits, profile.name)
+    context = choose(profile, hits, qwords, threshold)
+    rank = {h.id: i for i, h in enumerate(hits)}
+    ranked = sorted(range(1, len(context) + 1), key=lambda n: rank.get(context[n - 1].id, 0))
+    return Recall(question, query, window, False, context, hits, profile.name, ranked)
 
 
 # ---- the whole thing ------------------------------------------------------------------------------
 def ask(memory, question: str, *, limit: int | None = None, now: datetime | None = None, llm=None,
         use_llm: bool = True, on_token: Callable[[str], None] | None = None,
         history: list[dict] | None = None, filters: Filters | None = None,
-        max_tokens: int | None = None) -> Answer:
+        max_tokens: int | None = None, chat: str | None = None,
+        profile: str | None = None) -> Answer:
     """Answer ``question`` from ``memory`` with checked citations (see the module docstring).
 
-    ``on_token`` receives the answer text as it is produced (already citation-checked), including
-    any evidence list appended at the end; ``Answer.answer`` is exactly the concatenation."""
+    ``on_token`` receives the answer text as it is produced (already checked), including any
+    evidence appended at the end; ``Answer.answer`` is exactly the concatenation. ``chat``: the
+    external id of the chat asking; ``profile``: "small" or "capable" instead of the configured
+    choice."""
     from memcli.core.timeutil import utcnow
 
     if not (question or "").strip():
@@ -278,7 +207,9 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
     emit = on_token or (lambda _piece: None)
     if use_llm and llm is None:
         llm = memory.llm  # built now (cheap): a missing model is reported before any work
-    loading = _start_preload(llm) if use_llm else None
+    prof = profile_for(cfg, llm if use_llm else None, kind=profile, max_tokens=max_tokens)
+    generate = use_llm and prof.answer == "generate"
+    loading = _start_preload(llm, prof.prompt) if generate else None
     if loading is not None:
         # llama-cpp silences model loading by pointing the process's stdout/stderr at /dev/null:
         # nothing may be written while the thread loads, so the first write waits for it
@@ -287,21 +218,21 @@ def ask(memory, question: str, *, limit: int | None = None, now: datetime | None
             _emit(piece)
     ready = loading.join if loading is not None else (lambda: None)
     try:
-        return _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters,
-                    max_tokens, ready)
+        found = recall(memory, question, now=now, limit=limit, filters=filters, chat=chat,
+                       profile=prof)
+        if found.abstained:
+            emit(ABSTAIN_TEXT)
+            return Answer(ABSTAIN_TEXT, True, [], found.hits, None, found.window,
+                          profile=prof.name, context=[])
+        if not generate:
+            return _extractive(memory, found, emit, prof)
+        return _generate(memory, found, cfg, now, llm, emit, history, max_tokens, ready, prof)
     finally:
         if loading is not None:
             loading.join()  # never exit (or print an error) while a model loads in a thread
 
 
-def static_prefix() -> list[dict]:
-    """The messages of the ask prompt before the last one: no placeholders, no user data."""
-    from memcli.services.prompts import messages as prompt_messages
-
-    return prompt_messages("ask", today="", sources="", question="")[:-1]
-
-
-def _start_preload(llm):
+def _start_preload(llm, prompt: str = "ask"):
     """Load an in-process model, and its state after the static prompt prefix, in a thread
     while retrieval runs (the first token comes sooner). Errors are left for the real call."""
     import threading
@@ -312,7 +243,7 @@ def _start_preload(llm):
 
     def run():
         try:
-            preload(static_prefix())
+            preload(static_prefix(prompt))
         except Exception:  # noqa: BLE001 - the stream() call reports it
             pass
 
@@ -321,53 +252,57 @@ def _start_preload(llm):
     return thread
 
 
-def _ask(memory, question, cfg, limit, now, llm, use_llm, emit, history, filters, max_tokens,
-         ready) -> Answer:
-    threshold = float(cfg.ask_abstain_threshold)
-    found = recall(memory, question, now=now, limit=limit, filters=filters)
-    window = found.window
-    if found.abstained:
-        emit(ABSTAIN_TEXT)
-        return Answer(ABSTAIN_TEXT, True, [], found.hits, None, window)
-    question, hits, qwords = found.question, found.context, query_words(found.query)
+def _cite(hits: list[Hit], numbers: list[int]) -> list[Citation]:
+    return [citation_of(n, hits[n - 1]) for n in numbers]
 
-    def cite(numbers: list[int]) -> list[Citation]:
-        return [citation_of(n, hits[n - 1]) for n in numbers]
 
-    if not use_llm:
-        nums = _evidence_numbers(hits, qwords, threshold)
-        text = NO_LLM_HEAD + "\n" + evidence_text(hits, nums)
-        emit(text)
-        _touch(memory, hits, nums)
-        return Answer(text, False, cite(nums), hits, None, window, used_evidence=True)
+def _quotes(memory, found: Recall) -> tuple[str, list[int]]:
+    threshold = float(memory.config.ask_abstain_threshold)
+    qwords = query_words(found.query)
+    nums = evidence_numbers(found.context, qwords, threshold, found.ranked)
+    return extractive_answer(found.context, nums, qwords)
 
-    messages = build_messages(question, hits, today=now.strftime("%Y-%m-%d"), history=history)
+
+def _extractive(memory, found: Recall, emit, prof: Profile) -> Answer:
+    text, nums = _quotes(memory, found)
+    emit(text)
+    _touch(memory, found.context, nums)
+    return Answer(text, False, _cite(found.context, nums), found.context, None, found.window,
+                  used_evidence=True, profile=prof.name)
+
+
+def _generate(memory, found: Recall, cfg, now, llm, emit, history, max_tokens, ready,
+              prof: Profile) -> Answer:
+    hits = found.context
+    messages = build_messages(found.question, hits, today=now.strftime("%Y-%m-%d"),
+                              history=history, profile=prof)
     filt = CitationFilter(len(hits))
-    parts: list[str] = []
+    gate = SentenceGate(hits, found.question, strict=not prof.capable)
     ready()  # the preload thread is done (it holds the model while priming it)
     for piece in llm.stream(messages, max_tokens=max_tokens or cfg.llm_max_tokens,
                             temperature=cfg.llm_temperature):
-        out = filt.feed(piece)
+        out = gate.feed(filt.feed(piece))
         if out:
-            parts.append(out)
             emit(out)
-    tail = filt.flush()
+    tail = gate.feed(filt.flush()) + gate.flush()
     if tail:
-        parts.append(tail)
         emit(tail)
-    text = "".join(parts)
-    nums = list(filt.cited)
-    used_evidence = False
-    if not nums:  # nothing checkable: show the evidence it should have cited
-        nums = _evidence_numbers(hits, qwords, threshold)
-        sep = "\n\n" if text else ""
-        extra = sep + EVIDENCE_HEAD + "\n" + evidence_text(hits, nums)
-        emit(extra)
-        text += extra
-        used_evidence = True
+    text, nums = gate.text, gate.cited
+    model = getattr(llm, "model_id", None)
+    if prof.capable and not nums and gate.only_dont_know():  # the sources do not say
+        return Answer(text, True, [], hits, model, found.window, messages=messages,
+                      own_text=text, profile=prof.name)
+    if nums:
+        _touch(memory, hits, nums)
+        return Answer(text, False, _cite(hits, nums), hits, model, found.window,
+                      messages=messages, own_text=text, profile=prof.name)
+    quotes, nums = _quotes(memory, found)  # nothing checkable: quote the evidence instead
+    extra = (("\n\n" + EVIDENCE_HEAD + "\n") if text else "") + quotes
+    emit(extra)
     _touch(memory, hits, nums)
-    return Answer(text, False, cite(nums), hits, getattr(llm, "model_id", None), window,
-                  used_evidence=used_evidence, messages=messages)
+    return Answer(text + extra, False, _cite(hits, nums), hits, model if text else None,
+                  found.window, used_evidence=True, messages=messages, own_text=text,
+                  profile=prof.name)
 
 
 def _touch(memory, hits: list[Hit], numbers: list[int]) -> None:
@@ -376,4 +311,3 @@ def _touch(memory, hits: list[Hit], numbers: list[int]) -> None:
         memory.store.touch([hits[n - 1].id for n in numbers])
     except Exception:  # noqa: BLE001 - bookkeeping only (e.g. a read-only database)
         pass
-

@@ -6,6 +6,12 @@ the assistant's answer (with the ids it cited) as soon as it is complete. A cras
 being generated, and later questions (in this chat or another) can find and cite earlier chats: they
 are ordinary ``message`` items of a conversation whose source is ``chat``.
 
+What may be cited is decided by the ask service, not here: memcli's own answers, this chat's
+turns (they reach the model as history) and the question itself are never evidence. An answer
+is stored as the person saw it without re-storing quoted evidence as new text: the model's own
+checked sentences (or a one-line stand-in for a quoted answer), with the cited ids kept as its
+sources (``item_sources``) and in its meta; the transcript rebuilds the quotes from them.
+
 Front ends run ``ChatSession.ask`` in a worker thread while their own thread reads the same store
 (search, item views), so every use of the ``Memory`` goes through one lock (``session.lock``):
 ``ask`` gets a proxy that takes the lock around each memory/store call, never around the model's
@@ -27,8 +33,9 @@ from memcli.core.errors import MemcliError, NotFound
 from memcli.core.models import NewItem
 from memcli.core.text import one_line
 from memcli.core.timeutil import now_iso, utcnow
+from memcli.services.answer_context import CHAT_SOURCE
 
-SOURCE = "chat"
+SOURCE = CHAT_SOURCE
 
 
 class _Locked:
@@ -63,36 +70,6 @@ def _locked_cm(factory, lock):
     with lock:
         with factory():
             yield
-
-
-class _SessionMemory(_Locked):
-    """The memory as ``ask`` sees it from inside a chat: locked, and blind to
-    - the chat itself: the question just stored would be the best match for itself, and the
-      earlier turns reach the model as history, not as evidence;
-    - answers of memcli's earlier chats: derived text, citing them would cite the model, not the
-      memory. What the user said in earlier chats stays citable."""
-
-    def __init__(self, memory, lock, chat_id: str, exclude: set[int]):
-        super().__init__(memory, lock)
-        object.__setattr__(self, "_chat_id", chat_id)
-        object.__setattr__(self, "_exclude", set(exclude))
-
-    def _blind_to(self, hit) -> bool:
-        if hit.id in self._exclude:
-            return True
-        src = hit.source or {}
-        return src.get("type") == SOURCE and (src.get("conversation_id") == self._chat_id
-                                              or hit.role == "assistant")
-
-    def search(self, query, *, limit=None, filters=None, now=None):
-        """``Memory.search`` as ``ask`` calls it (so the name stays), minus what this view is blind
-        to: it asks the memory for more hits and drops those."""
-        target = self._target
-        limit = target.config.search_limit if limit is None else limit
-        with self._lock:
-            hits = target.search(query, limit=3 * limit + len(self._exclude), filters=filters,
-                                 now=now)
-        return [h for h in hits if not self._blind_to(h)][:limit]
 
 
 @dataclass
@@ -157,8 +134,9 @@ class ChatSession:
         """The stored chat for display: ``{"id", "role", "text", "abstained", "citations"}`` per
         message, citations rebuilt (as ``ask.Citation``) from the ids stored with each answer;
         items forgotten since are left out."""
-        from memcli.retrieval.hits import source_of
-        from memcli.services.ask import Citation
+        from memcli.retrieval.hits import hit_from_row, source_of
+        from memcli.services.ask import EVIDENCE_HEAD, Citation
+        from memcli.services.extractive import quotes_for
 
         out = []
         with self.lock:
@@ -166,19 +144,29 @@ class ChatSession:
             metas = [json.loads(m["meta"]) if m.get("meta") else {} for m in messages]
             rows = self.memory.store.get_items([i for meta in metas
                                                 for i in meta.get("citations", [])])
+        question = ""
         for m, meta in zip(messages, metas):
             ids = meta.get("citations", [])
             numbers = meta.get("numbers") or list(range(1, len(ids) + 1))
+            pairs = [(n, i) for n, i in zip(numbers, ids) if i in rows]
             cites = [Citation(n, i, rows[i]["text"], source_of(rows[i]), rows[i]["created_at"],
-                              rows[i]["title"], rows[i]["kind"])
-                     for n, i in zip(numbers, ids) if i in rows]
-            out.append({"id": m["id"], "role": m["role"], "text": m["text"],
+                              rows[i]["title"], rows[i]["kind"]) for n, i in pairs]
+            text = m["text"]
+            if m["role"] == "user":
+                question = text
+            elif meta.get("quoted"):  # rebuild the quotes the person saw
+                quotes = quotes_for(question, [(n, hit_from_row(rows[i], 0.0)) for n, i in pairs])
+                own = meta.get("own_text", "")
+                text = f"{own}\n\n{EVIDENCE_HEAD}\n{quotes}" if own else quotes
+            out.append({"id": m["id"], "role": m["role"], "text": text,
                         "abstained": bool(meta.get("abstained")), "citations": cites})
         return out
 
     # ---- writing ----------------------------------------------------------------------------------
-    def add_message(self, role: str, text: str, *, meta: dict | None = None) -> int:
-        """Store one message now (embedded, searchable); the conversation is created on first use."""
+    def add_message(self, role: str, text: str, *, meta: dict | None = None,
+                    sources: list[int] | None = None) -> int:
+        """Store one message now (embedded, searchable); the conversation is created on first use.
+        ``sources``: the ids it rests on (an answer's citations), kept in ``item_sources``."""
         store = self.memory.store
         with self.lock, store.transaction():
             now = now_iso()
@@ -193,6 +181,8 @@ class ChatSession:
                 key=f"chat:{self.external_id}:{pos}")], conversation_id=self.conversation_id)
             if item_id is None:  # someone else wrote this position (two apps on one chat)
                 raise MemcliError(f"chat {self.external_id} changed underneath; start a new chat")
+            if sources:
+                store.add_sources(item_id, sources)
             store.upsert_conversation(SOURCE, self.external_id, updated_at=now)
             self._next_position = pos + 1
         return item_id
@@ -209,15 +199,21 @@ class ChatSession:
         if not question:
             raise MemcliError("the question is empty")
         turn = Turn(question=question, question_id=self.add_message("user", question))
-        view = _SessionMemory(self.memory, self.lock, self.external_id, {turn.question_id})
-        answer = ask(view, question, limit=limit, now=now, llm=self.llm, use_llm=self.use_llm,
-                     on_token=on_token, history=list(self.history))
+        answer = ask(_Locked(self.memory, self.lock), question, limit=limit, now=now,
+                     llm=self.llm, use_llm=self.use_llm, on_token=on_token,
+                     history=list(self.history), chat=self.external_id)
         turn.answer = answer
-        turn.answer_id = self.add_message("assistant", answer.answer, meta={
-            "citations": [c.id for c in answer.citations],
-            "numbers": [c.n for c in answer.citations], "abstained": bool(answer.abstained)})
+        ids = [c.id for c in answer.citations]
+        meta = {"citations": ids, "numbers": [c.n for c in answer.citations],
+                "abstained": bool(answer.abstained)}
+        stored = answer.answer
+        if answer.used_evidence:  # the quotes are the sources' own text: keep ids, not a copy
+            meta.update(quoted=True, own_text=answer.own_text)
+            stored = answer.own_text or "Quoted from your memory: " + ", ".join(
+                f"[{c.n}] #{c.id}" for c in answer.citations)
+        turn.answer_id = self.add_message("assistant", stored, meta=meta, sources=ids)
         self.history += [{"role": "user", "content": question},
-                         {"role": "assistant", "content": answer.answer}]
+                         {"role": "assistant", "content": stored}]
         del self.history[: -2 * self.history_turns]
         return turn
 

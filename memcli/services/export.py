@@ -10,22 +10,34 @@ backlinks and sources are ``[[wikilinks]]`` to the other files (the file name is
 so Obsidian and ``memcli import markdown`` resolve them the same way); a message is a paragraph
 ending in a block id ``^m-<message id>`` so ``[[conversation#^m-3]]`` points at it.
 
-JSONL backup (``memcli export jsonl FILE``): one conversation per line in the import format of
-DESIGN.md (``memcli import jsonl FILE`` restores them), and the other items (notes and derived
-notes with their provenance) in ``FILE``'s sibling ``<name>.notes.jsonl``.
+JSONL backup (``memcli export jsonl FILE``): one record per line, in the import format of the
+README ("JSONL format"), so ``memcli import jsonl FILE`` restores it: one line per conversation
+(``{"id", "title", "created_at", "source", "messages": [...]}``), then one ``{"type": "note", …}``
+line per note a person wrote or imported (``memcli add``, Markdown notes and sections, Claude
+documents) with its key, kind, title, text, date, tags, path and heading. Derived notes (facts,
+summaries, reflections: ``memcli digest`` re-creates them) go with their provenance to the
+sibling ``<name>.notes.jsonl``, which is a record, not a restore source.
+
+Files are created 0600 (the memory is private), never through a symlink or onto a device, and an
+existing file is replaced only with ``force``; ``-`` (the CLI) writes the backup to stdout.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from memcli.core.errors import MemcliError
 
 NOTE_KINDS = ("note", "section", "fact", "summary", "reflection")
+PERSON_KINDS = ("note", "section")  # what a person wrote or imported (not derived)
+DERIVED_SOURCE = "digest"
 _UNSAFE = re.compile(r"[\\/:*?\"<>|#^\[\]\n\r\t]+")
 
 
@@ -76,31 +88,74 @@ class ExportReport:
     conversations: int = 0
     messages: int = 0
     links: int = 0
+    derived: int = 0  # facts, summaries, reflections (JSONL: in <name>.notes.jsonl)
     path: str = ""
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
 
 
+def check_target(path: Path, force: bool) -> None:
+    """Refuse to write through a symlink, onto anything but a regular file, or over an existing
+    file without ``force``: an export never clobbers what it was not asked to."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise MemcliError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise MemcliError(f"{path} is a symbolic link; give the real file name, or '-' for "
+                          "stdout (nothing written)")
+    if stat.S_ISDIR(st.st_mode):
+        raise MemcliError(f"{path} is a directory; give a file name, e.g. backup.jsonl")
+    if not stat.S_ISREG(st.st_mode):
+        raise MemcliError(f"{path} is not a regular file (a device, pipe or socket); "
+                          "use '-' for stdout (nothing written)")
+    if not force:
+        raise MemcliError(f"{path} exists; use --force to overwrite it (nothing written)")
+
+
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write atomically into a new 0600 file next to ``path`` (O_EXCL: never through a link)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+    except OSError as exc:
+        raise MemcliError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def export_markdown(memory, directory: str | os.PathLike) -> ExportReport:
+def _private_dir(path: Path) -> None:
+    if path.is_symlink():
+        raise MemcliError(f"{path} is a symbolic link; give the real folder (nothing written)")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def export_markdown(memory, directory: str | os.PathLike, *, force: bool = False) -> ExportReport:
     store = memory.store
     root = Path(directory).expanduser()
     if root.exists() and not root.is_dir():
         raise MemcliError(f"{root} exists and is not a directory")
-    (root / "notes").mkdir(parents=True, exist_ok=True)
-    (root / "conversations").mkdir(parents=True, exist_ok=True)
-    report = ExportReport(path=str(root))
-
     convs = store.all_conversations()
     conv_names = {c["id"]: conversation_name(c) for c in convs}
     notes = store.standalone_items(NOTE_KINDS)
     names = {r["id"]: note_name(r) for r in notes}
+    for sub, stems in (("notes", names.values()), ("conversations", conv_names.values())):
+        if (root / sub).is_symlink():
+            raise MemcliError(f"{root / sub} is a symbolic link; refusing to write through it")
+        for stem in stems:  # every file is checked before the first one is written
+            check_target(root / sub / f"{stem}.md", force)
+    for sub in ("", "notes", "conversations"):
+        _private_dir(root / sub if sub else root)
+    report = ExportReport(path=str(root))
     msg_ref: dict[int, str] = {}
     for c in convs:
         for m in store.conversation_messages(c["id"]):
@@ -181,19 +236,34 @@ def _meta(row: dict) -> dict:
         return {}
 
 
-def export_jsonl(memory, file: str | os.PathLike, *, notes: bool = True) -> ExportReport:
+def note_key(r: dict) -> str:
+    """The key a note is restored under: its own, else one made of what it says and when (so
+    importing the same backup twice adds nothing)."""
+    if r.get("key"):
+        return r["key"]
+    digest = hashlib.sha256("\x1f".join(str(r.get(k) or "") for k in (
+        "source", "kind", "created_at", "title", "text")).encode("utf-8")).hexdigest()[:24]
+    return f"{r['source']}:note:{digest}"
+
+
+def _note_record(r: dict) -> dict:
+    meta = _meta(r)
+    out = {"type": "note", "id": note_key(r), "kind": r["kind"], "source": r["source"],
+           "title": r.get("title"), "text": r["text"], "created_at": r["created_at"],
+           "tags": r["tags"], "path": r.get("path"), "heading": r.get("heading"),
+           "meta": meta or None}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def jsonl_records(memory, *, notes: bool = True) -> tuple[list[str], list[str], ExportReport]:
+    """(backup lines, derived-note lines, counts): what ``export_jsonl`` writes."""
     store = memory.store
-    path = Path(file).expanduser()
-    if path.is_dir():
-        raise MemcliError(f"{path} is a directory; give a file name, e.g. backup.jsonl")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    report = ExportReport(path=str(path))
+    report = ExportReport()
     ext: dict[int, dict] = {}
     lines = []
     for c in store.all_conversations():
-        msgs = [m for m in store.conversation_messages(c["id"])]
         out_msgs = []
-        for m in msgs:
+        for m in store.conversation_messages(c["id"]):
             mid = m["external_id"] if m.get("external_id") is not None else str(m["position"])
             ext[m["id"]] = {"conversation_id": c["external_id"], "message_id": mid}
             out_msgs.append({"role": m.get("role") or "user", "content": m["text"],
@@ -203,22 +273,49 @@ def export_jsonl(memory, file: str | os.PathLike, *, notes: bool = True) -> Expo
                                  "messages": out_msgs}, ensure_ascii=False))
         report.conversations += 1
         report.messages += len(out_msgs)
-    _write(path, "\n".join(lines) + ("\n" if lines else ""))
+    derived = []
     if notes:
-        note_lines = []
         for r in store.standalone_items(NOTE_KINDS):
-            meta = _meta(r)
-            note_lines.append(json.dumps({
+            if r["kind"] in PERSON_KINDS and r["source"] != DERIVED_SOURCE:
+                lines.append(json.dumps(_note_record(r), ensure_ascii=False))
+                report.notes += 1
+                continue
+            derived.append(json.dumps({
                 "id": r["id"], "kind": r["kind"], "title": r.get("title"), "text": r["text"],
                 "created_at": r["created_at"], "source": r["source"], "tags": r["tags"],
                 "importance": r.get("importance"), "valid_to": r.get("valid_to"),
-                "superseded_by": r.get("superseded_by"), "meta": meta or None,
+                "superseded_by": r.get("superseded_by"), "meta": _meta(r) or None,
                 "sources": [ext.get(s, {"item_id": s}) for s in store.sources_of(r["id"])],
                 "links": [{"id": link["id"], "type": link["type"], "reason": link["reason"]}
                           for link in store.links_of(r["id"])],
             }, ensure_ascii=False))
-            report.notes += 1
-        _write(notes_path(path), "\n".join(note_lines) + ("\n" if note_lines else ""))
+            report.derived += 1
+    return lines, derived, report
+
+
+def export_jsonl(memory, file: str | os.PathLike | IO[str], *, notes: bool = True,
+                 force: bool = False) -> ExportReport:
+    """Write the backup to ``file`` (a path, or an open text stream such as stdout: then the
+    derived notes are left out) and the derived notes to ``notes_path(file)``."""
+    if hasattr(file, "write"):
+        lines, _, report = jsonl_records(memory, notes=notes)
+        report.derived = 0
+        for line in lines:
+            file.write(line + "\n")
+        file.flush()
+        report.path = "-"
+        return report
+    path = Path(file).expanduser()
+    check_target(path, force)
+    lines, derived, report = jsonl_records(memory, notes=notes)
+    if derived:
+        check_target(notes_path(path), force)
+    if not path.parent.exists():
+        _private_dir(path.parent)
+    _write(path, "\n".join(lines) + ("\n" if lines else ""))
+    if derived:
+        _write(notes_path(path), "\n".join(derived) + "\n")
+    report.path = str(path)
     return report
 
 

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator
 from memcli.core.errors import ImportFailed
 from memcli.core.models import NewItem
 from memcli.importers import import_format
-from memcli.importers.base import Conversation, Document, Failed
+from memcli.importers.base import Conversation, Document, Failed, Limits, limits
 from memcli.services.memory import Memory, embed_text
 
 # progress(done, total): counts of messages (or files) handled so far
@@ -49,6 +49,8 @@ class ImportResult:
     skipped: int = 0  # items already present (same key, or an unchanged file)
     failed: int = 0  # records that could not be parsed (see warnings)
     replaced: int = 0  # changed Markdown files whose old items were replaced
+    deleted_files: int = 0  # Markdown files gone from the vault whose items were removed
+    deleted: int = 0  # items removed with them (or, with dry_run, that would be)
     links: int = 0  # wikilinks recorded
     resolved_links: int = 0  # links (old or new) resolved to their target note in this run
     seconds: float = 0.0
@@ -71,17 +73,30 @@ def import_path(memory: Memory, source: str, path: str | Path, *, dry_run: bool 
     ``all_branches``)."""
     fmt = import_format(source)
     path = Path(path).expanduser()
+    if fmt.records == "memory":  # another memcli database: read through the store (merge.py)
+        from memcli.services.merge import merge_memory
+
+        started = time.perf_counter()
+        result = ImportResult(source=source, path=str(path), dry_run=dry_run)
+        if options:
+            raise ImportFailed(f"the {fmt.name} import takes no option {', '.join(options)}")
+        merge_memory(memory, path, result, embed=embed_batch, dry_run=dry_run, progress=progress,
+                     batch=batch)
+        result.seconds = time.perf_counter() - started
+        return result
 
     def records() -> Iterator:
         return fmt.parse(path, **options)
 
     started = time.perf_counter()
-    if fmt.records == "notes":
-        result = _import_markdown(memory, path, records, dry_run=dry_run, progress=progress,
-                                  batch=batch)
-    else:
-        result = _import_conversations(memory, source, path, records, dry_run=dry_run,
-                                       progress=progress, batch=batch)
+    cfg = memory.config
+    with limits(Limits(message_mb=cfg.limits_message_mb, note_mb=cfg.limits_note_mb)):
+        if fmt.records == "notes":
+            result = _import_markdown(memory, path, records, dry_run=dry_run, progress=progress,
+                                      batch=batch)
+        else:
+            result = _import_conversations(memory, source, path, records, dry_run=dry_run,
+                                           progress=progress, batch=batch)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -108,8 +123,9 @@ def message_items(conv: Conversation) -> list[NewItem]:
 
 
 def document_item(doc: Document) -> NewItem:
-    return NewItem(text=doc.text, kind="note", source=doc.source, title=doc.title, key=doc.key,
-                   created_at=doc.created_at, tags=list(doc.tags), meta=doc.meta)
+    return NewItem(text=doc.text, kind=doc.kind, source=doc.source, title=doc.title, key=doc.key,
+                   created_at=doc.created_at, tags=list(doc.tags), meta=doc.meta, path=doc.path,
+                   heading=doc.heading)
 
 
 def _validate(records: Iterable, result: ImportResult) -> int:
@@ -134,6 +150,8 @@ def _validate(records: Iterable, result: ImportResult) -> int:
         else:  # a Markdown file
             result.files += 1
             units += len(rec.sections)
+            for w in rec.warnings:
+                result.warn(f"{rec.relpath}: {w}")
     if ok == 0 and first_failure is not None:
         raise ImportFailed(f"{first_failure.label}: {first_failure.reason}")
     return units
@@ -160,7 +178,7 @@ def _import_conversations(memory: Memory, source: str, path: Path, records, *, d
                 conv_id = None
                 if isinstance(rec, Conversation):
                     conv_id = store.upsert_conversation(
-                        source, rec.id, title=rec.title, created_at=rec.created_at,
+                        rec.source, rec.id, title=rec.title, created_at=rec.created_at,
                         updated_at=rec.updated_at, meta=rec.meta)
                 ids = memory.add_items(items, conversation_id=conv_id, vectors=vecs)
             added = sum(1 for i in ids if i is not None)
@@ -176,10 +194,14 @@ def _import_conversations(memory: Memory, source: str, path: Path, records, *, d
             continue
         if isinstance(rec, Conversation):
             items = message_items(rec)
-            known = store.find_conversation(source, rec.id) is not None
+            known = store.find_conversation(rec.source, rec.id) is not None
             result.new_conversations += 0 if known or not items else 1
         else:
             items = [document_item(rec)]
+            if source == "jsonl" and store.items_with_hash(rec.text, [rec.kind], keyless=True):
+                result.skipped += 1  # a restored note whose original (an `add`, no key) is here
+                done += 1
+                continue
         existing = store.existing_keys([it.key for it in items]) if items else set()
         new = [it for it in items if it.key not in existing]
         result.skipped += len(items) - len(new)
@@ -200,9 +222,11 @@ def _import_conversations(memory: Memory, source: str, path: Path, records, *, d
 
 
 # ---- Markdown -----------------------------------------------------------------------------------
-def _note_items(note) -> list[NewItem]:
+def _note_items(note, vault: str | None = None) -> list[NewItem]:
     kind = "section" if note.split else "note"
     meta = {"digest": note.digest}
+    if vault:
+        meta["vault"] = vault  # a later import of the same folder removes files deleted from it
     if note.aliases:
         meta["aliases"] = note.aliases
     return [NewItem(text=s.text, kind=kind, source="markdown", title=note.title, path=note.relpath,
@@ -258,10 +282,14 @@ def _import_markdown(memory: Memory, path: Path, records, *, dry_run: bool,
                 progress(done, total)
         pending, pending_n = [], 0
 
+    vault = str(path.resolve()) if path.is_dir() else None
+    seen: set[str] = set()
     for note in records():
         if isinstance(note, Failed):
+            seen.add(note.label)  # still there, only unreadable now: keep what it had
             continue
-        items = _note_items(note)
+        seen.add(note.relpath)
+        items = _note_items(note, vault)
         rows = store.items_by_path("markdown", note.relpath)
         if rows and _stored_digest(rows) == note.digest:
             result.skipped += len(items)
@@ -281,9 +309,31 @@ def _import_markdown(memory: Memory, path: Path, records, *, dry_run: bool,
             flush()
     if pending:
         flush()
+    if vault:
+        _remove_deleted_files(memory, vault, seen, result)
     if not dry_run:
         result.resolved_links = resolve_wikilinks(store)
     return result
+
+
+def _remove_deleted_files(memory: Memory, vault: str, seen: set[str],
+                          result: ImportResult) -> None:
+    """Forget the items of files that were imported from this vault folder and are gone from it
+    (with the notes derived from them, as ``memcli forget`` does)."""
+    from memcli.core.errors import NotFound
+
+    for relpath, ids in memory.store.vault_files(vault).items():
+        if relpath in seen:
+            continue
+        result.deleted_files += 1
+        result.deleted += len(ids)
+        if result.dry_run:
+            continue
+        for item_id in ids:
+            try:
+                memory.forget(item_id)
+            except NotFound:  # already gone with another item
+                pass
 
 
 def resolve_wikilinks(store) -> int:

@@ -19,7 +19,7 @@ SAMPLE = 5  # ids shown per problem line
 
 @dataclass
 class Problem:
-    check: str  # integrity | fts | vectors | model | orphans | permissions
+    check: str  # integrity | fts | vectors | model | orphans | permissions | replica
     message: str
     count: int = 1
     fixable: bool = True
@@ -102,11 +102,21 @@ def diagnose(memory, *, embedder=None) -> Report:
     report = Report()
     errors = store.integrity_errors()
     report.checked["integrity_check"] = "ok" if not errors else f"{len(errors)} errors"
+    if errors:  # writes are refused until doctor --fix repairs it (store/state.py)
+        store.mark_damaged("integrity_check: " + errors[0])
+    elif store.is_marked_damaged() and store.clear_damaged():
+        report.checked["damage_marker"] = "cleared: integrity_check ok"
     for err in errors[:SAMPLE]:
         report.problems.append(Problem("integrity", err, fixable=True))
     if len(errors) > SAMPLE:
         report.problems.append(Problem("integrity", f"… and {len(errors) - SAMPLE} more "
                                        "integrity_check errors", count=len(errors) - SAMPLE))
+    if errors:
+        report.problems.append(Problem(
+            "integrity", f"{memory.db_path} is damaged: memcli refuses to write to it until it is "
+            "repaired; if `memcli doctor --fix` cannot, restore a backup or copy out what can "
+            "still be read with `memcli backup --salvage NEW.db` (or `sqlite3 "
+            f"{memory.db_path} .recover`)", fixable=False))
     try:
         _consistency(memory, embedder, report)
     except Exception as exc:  # a damaged file can make the consistency queries fail
@@ -114,6 +124,10 @@ def diagnose(memory, *, embedder=None) -> Report:
             raise
         report.problems.append(Problem("integrity", f"consistency checks could not run: {exc}"))
     report.problems += _check_permissions(memory)
+    why = store.unwritable()
+    if why:
+        report.problems.append(Problem("permissions", f"memcli cannot write the memory: {why}",
+                                       fixable=False))
     return report
 
 
@@ -127,6 +141,14 @@ def _consistency(memory, embedder, report: Report) -> None:
                        ("extra", "full-text rows belong to no item"),
                        ("stale", "full-text rows differ from their item")):
         ids = fts[what]
+        if ids:
+            report.problems.append(Problem("fts", f"{len(ids)} {text} ({_ids(ids)})",
+                                           count=len(ids), ids=ids))
+
+    grams = store.gram_inconsistencies()
+    for what, text in (("missing", "items have no gram-index row (CJK and other unsegmented "
+                        "scripts)"), ("extra", "gram-index rows belong to no such item")):
+        ids = grams[what]
         if ids:
             report.problems.append(Problem("fts", f"{len(ids)} {text} ({_ids(ids)})",
                                            count=len(ids), ids=ids))
@@ -189,6 +211,7 @@ def repair(memory, *, embedder=None) -> Report:
     kinds = {p.check for p in before.problems}
 
     if "integrity" in kinds:  # rebuild b-tree indexes and the FTS index from their content
+        store.clear_damaged()  # the repairs must write; the check afterwards marks it again
         store.reindex_btrees()
         store.rebuild_fts()
         fixed.append("integrity: rebuilt SQL indexes (REINDEX) and the full-text index")
@@ -208,6 +231,11 @@ def repair(memory, *, embedder=None) -> Report:
             store.rewrite_fts(todo)
             fixed.append(f"fts: rewrote {len(fts['missing'])} missing, removed {len(fts['extra'])}"
                          f" extra, refreshed {len(fts['stale'])} stale full-text rows")
+        grams = store.gram_inconsistencies()
+        if grams["missing"] or grams["extra"]:
+            store.rewrite_fts(grams["missing"] + grams["extra"])
+            fixed.append(f"fts: rewrote {len(grams['missing'])} missing and removed "
+                         f"{len(grams['extra'])} extra gram-index rows")
 
     vec = store.vec_inconsistencies()
     if vec["extra"] and store.has_vec_table():
@@ -254,7 +282,59 @@ def doctor(memory, *, fix: bool = False) -> Report:
     if why:
         report.problems.append(Problem("model", f"cannot load the configured embedder: {why}",
                                        fixable=False))
+    if memory.config.replica_url:
+        _check_replica(memory.config.replica_url, report)
     return report
+
+
+def _check_replica(url: str, report: Report) -> None:
+    """The configured Litestream replica ([replica] url): readable, and how far it goes."""
+    from memcli.services.replicate import replica_state
+
+    try:
+        state = replica_state(url)
+    except MemcliError as exc:
+        report.problems.append(Problem("replica", str(exc), fixable=False))
+        return
+    report.checked["replica"] = {"url": url, **state}
+    if not state["txid"]:
+        report.problems.append(Problem("replica", f"the replica {url} holds nothing yet; run "
+                                       "`memcli replicate`", fixable=False))
+
+
+# ---- the file's state ----------------------------------------------------------------------------
+def database_problem(home, exc: BaseException) -> str:
+    """A SQLite error that reached a front end, as one line naming the file and what to do (a
+    read-only or damaged file, see memcli/store/state.py), else ``database: <error>``."""
+    from memcli.core.config import DB_NAME, data_dir
+    from memcli.store.state import explain
+
+    told = explain(data_dir(home) / DB_NAME, exc)
+    return str(told) if told is not None else f"database: {exc}"
+
+
+def salvage(home, dest: str | os.PathLike) -> dict:
+    """``memcli backup --salvage DEST``: copy what can still be read from a damaged memory into
+    a new memory file at ``dest`` (0600), without opening the damaged one for writing
+    (memcli/store/salvage.py). Point MEMCLI_HOME at a directory holding it as memcli.db, or move
+    it into place, then run `memcli doctor --fix` to embed any vectors that were lost."""
+    from memcli.core.config import DB_NAME, data_dir
+    from memcli.store.salvage import salvage_into
+
+    src = data_dir(home) / DB_NAME
+    if not src.is_file():
+        raise MemcliError(f"there is no memory database at {src}")
+    dest = Path(dest).expanduser()
+    if dest.is_dir():
+        dest = dest / DB_NAME
+    if not dest.parent.is_dir():
+        raise MemcliError(f"directory {dest.parent} does not exist")
+    try:
+        if dest.resolve() == src.resolve():
+            raise MemcliError(f"{dest} is the damaged database; choose another path")
+    except OSError:
+        pass
+    return salvage_into(src, dest)
 
 
 # ---- backup ------------------------------------------------------------------------------------
@@ -288,7 +368,9 @@ def backup(memory, dest: str | os.PathLike, *, force: bool = False) -> dict:
         memory.store.backup_to(tmp)
         errors, items = verify_copy(tmp)
         if errors:
-            raise MemcliError(f"the backup failed its integrity check: {errors[0]}")
+            raise MemcliError(f"the backup failed its integrity check ({errors[0]}): the memory "
+                              f"itself is damaged; `memcli backup --salvage {dest}` copies what "
+                              "can still be read")
         os.chmod(tmp, 0o600)
         os.replace(tmp, dest)
     except BaseException:

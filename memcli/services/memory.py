@@ -16,6 +16,7 @@ from memcli.core.models import Filters, Hit, NewItem, clean_text
 from memcli.core.timeutil import iso, parse_user_date, utcnow
 
 Progress = Callable[[int], None]
+EMBED_BUDGET_CHARS = 120_000  # what the parts of one long note are embedded by, together
 
 
 def embed_text(title: str | None, text: str, role: str | None = None) -> str:
@@ -33,7 +34,12 @@ def embed_text(title: str | None, text: str, role: str | None = None) -> str:
 class Memory:
     def __init__(self, home: str | os.PathLike | None = None, *, config: Config | None = None,
                  embedder=None, llm=None):
-        self.home = ensure_private_dir(data_dir(home))
+        where = data_dir(home)
+        if where.exists() and not where.is_dir():
+            hint = (f" (did you mean --home {where.parent}?)" if where.name == DB_NAME else "")
+            raise MemcliError(f"{where} is a file, not a directory: --home / MEMCLI_HOME name the "
+                              f"data directory that holds {DB_NAME}{hint}")
+        self.home = ensure_private_dir(where)
         self.config = config or Config.load(home)
         from memcli.store import Store
 
@@ -109,15 +115,63 @@ class Memory:
 
     def remember(self, text: str, *, title: str | None = None, tags: Iterable[str] = (),
                  created_at: str | None = None, source: str = "cli", kind: str = "note",
-                 key: str | None = None) -> int:
+                 key: str | None = None, meta: dict | None = None, lossy: bool = False,
+                 origin: str = "the note") -> int:
+        """Store a note; ``meta``: provenance details kept with it (the MCP server records the
+        client that sent the note, ``{"client": name, "client_version": …}``). Returns its id
+        (a long note's first section: ``remember_parts`` returns them all)."""
+        return self.remember_parts(text, title=title, tags=tags, created_at=created_at,
+                                   source=source, kind=kind, key=key, meta=meta, lossy=lossy,
+                                   origin=origin)[0]
+
+    def remember_parts(self, text: str, *, title: str | None = None, tags: Iterable[str] = (),
+                       created_at: str | None = None, source: str = "cli", kind: str = "note",
+                       key: str | None = None, meta: dict | None = None, lossy: bool = False,
+                       origin: str = "the note") -> list[int]:
+        """``remember``, returning every id: a note over ``[limits] note_mb`` is refused; one
+        longer than a few pages is stored as sections that cite their position
+        (memcli/core/sections.py). Invalid UTF-8 or a NUL byte (in the text, title or a tag)
+        is refused with where it is, unless ``lossy`` (then replaced / dropped)."""
+        from memcli.core.sections import size_problem, split_long, text_problem
+
+        tags = list(tags)
+        if not lossy:
+            for what, value in [(origin, text), ("the title", title),
+                                *(("a tag", t) for t in tags)]:
+                problem = text_problem(value)
+                if problem:
+                    raise MemcliError(f"{what} holds {problem}; fix its encoding, or add "
+                                      "--lossy to store it with the bad bytes replaced")
+        too_big = size_problem(text, self.config.limits_note_mb, origin, "note_mb")
+        if too_big:
+            raise MemcliError(too_big)
         text = text.strip()
         if not text:
             raise MemcliError("nothing to remember: the note is empty")
-        [item_id] = self.add_items([NewItem(text=text, title=title, tags=list(tags), kind=kind,
-                                            source=source, created_at=created_at, key=key)])
-        if item_id is None:
+        parts = split_long(clean_text(text))
+        if parts is None:
+            items = [NewItem(text=text, title=title, tags=tags, kind=kind, source=source,
+                             created_at=created_at, key=key, meta=meta)]
+        else:
+            import hashlib
+
+            digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:20]
+            base = key or f"{source}:note:{digest}"
+            items = [NewItem(text=p.text, title=f"{title} · {p.heading}" if title else p.heading,
+                             tags=tags, kind="section", source=source,
+                             created_at=created_at, key=f"{base}#{n}", heading=p.heading,
+                             meta={**(meta or {}), "part": n + 1, "parts": len(parts),
+                                   "lines": [p.first_line, p.last_line]})
+                     for n, p in enumerate(parts)]
+        vectors = None
+        if parts is not None:  # a huge note: each part is embedded by its head (the model reads
+            head = max(600, EMBED_BUDGET_CHARS // len(parts))  # 256 tokens at most anyway);
+            self._check_model()  # every word of it is in the keyword index
+            vectors = self.embedder.embed([embed_text(it.title, it.text[:head]) for it in items])
+        ids = self.add_items(items, vectors=vectors)
+        if any(i is None for i in ids):
             raise MemcliError("this note is already stored")
-        return item_id
+        return ids
 
     # ---- reading --------------------------------------------------------------------------------
     def resolve_now(self, as_of: str | None) -> datetime:
@@ -180,11 +234,12 @@ class Memory:
         for key in ("valid_from", "valid_to", "superseded_by"):
             if row.get(key) is not None and (key != "valid_from" or row["kind"] != "message"):
                 out[key] = row[key]
-        if row["source"] == "digest" and row.get("meta"):  # keywords/context of derived notes
-            import json
+        if row["source"] in ("digest", "mcp") and row.get("meta"):
+            import json  # keywords/context of derived notes; the client that sent an MCP note
 
             meta = json.loads(row["meta"]) or {}
-            out.update({k: meta[k] for k in ("keywords", "context", "type") if meta.get(k)})
+            out.update({k: meta[k] for k in ("keywords", "context", "type", "client")
+                        if meta.get(k)})
         history = self.store.history_of(item_id)
         if history:
             out["history"] = history
@@ -195,24 +250,40 @@ class Memory:
         return out
 
     def forget(self, item_id: int) -> list[int]:
-        """Delete an item everywhere, plus derived notes that rested only on it. Returns ids."""
+        """Delete an item everywhere, with every derived note that rests on it (whatever else it
+        rests on: its text may repeat this item's), then scrub the file so the text cannot be
+        recovered (README, "What forget guarantees"). A fact a removed one had superseded is
+        current again (or superseded by the removed one's own successor); the items the removed
+        notes also rested on are queued for `digest` again, which re-derives what they say.
+        Returns the removed ids, the given one first."""
+        store = self.store
         removed: list[int] = []
-        with self.store.transaction():
-            self.store.get_item(item_id)  # NotFound before anything changes
+        with store.transaction():
+            store.get_item(item_id)  # NotFound before anything changes
             doomed = [item_id]
             while doomed:
                 current = doomed.pop()
-                if current in removed:
+                if current not in removed:
+                    removed.append(current)
+                    doomed.extend(store.derived_from(current))
+            gone = set(removed)
+            rest = {s for d in removed[1:] for s in store.sources_of(d)} - gone
+            for row in store.superseded_by_any(removed):
+                if row["id"] in gone:
                     continue
-                for derived in self.store.derived_from(current):
-                    rest = [s for s in self.store.sources_of(derived)
-                            if s != current and s not in removed]
-                    if not rest:
-                        doomed.append(derived)
-                self.store.delete_item(current)
-                removed.append(current)
-            for conv_id in self.store.orphaned_conversations():
-                self.store.delete_conversation(conv_id)
+                successor, valid_to, steps = row["superseded_by"], None, len(gone)
+                while successor in gone and steps:  # walk past forgotten successors to a kept one
+                    steps -= 1
+                    nxt = store.get_item(successor)
+                    successor, valid_to = nxt["superseded_by"], nxt["valid_to"]
+                store.reopen_superseded(row["id"], row["superseded_by"], successor,
+                                        valid_to if successor is not None else None)
+            for current in removed:
+                store.delete_item(current)
+            store.undigest(sorted(rest))
+            for conv_id in store.orphaned_conversations():
+                store.delete_conversation(conv_id)
+        store.scrub()
         return removed
 
     def stats(self) -> dict:

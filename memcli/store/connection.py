@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import memcli.store.state as state
 from memcli.core.errors import MemcliError
 
 
@@ -49,16 +50,18 @@ def connect(path: str | os.PathLike, *, readonly: bool = False):
     """Return a connection with sqlite-vec loaded, WAL on and a busy timeout set."""
     sqlite3 = sqlite_module()
     p = Path(path)
+    new = str(p) == ":memory:" or (not readonly and not p.exists())
     if str(p) != ":memory:" and not readonly and not p.exists():
         p.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o600)  # private from the first byte
         os.close(fd)
     uri = f"file:{p}?mode=ro" if readonly else str(p)
+    check = not readonly and not new and state.unclean(p)  # before we hold the file ourselves
     try:
         conn = sqlite3.connect(uri, uri=readonly, timeout=30.0, isolation_level=None,
                                check_same_thread=False)
     except sqlite3.Error as exc:
-        raise MemcliError(f"cannot open database {p}: {exc}") from None
+        raise state.explain(p, exc) or MemcliError(f"cannot open database {p}: {exc}") from None
     import sqlite_vec
 
     conn.enable_load_extension(True)
@@ -67,10 +70,23 @@ def connect(path: str | os.PathLike, *, readonly: bool = False):
     try:
         conn.execute("PRAGMA busy_timeout = 30000")
         if not readonly:
+            # forget means gone: deleted rows and freed pages are overwritten with zeros, and a
+            # new file gives freed pages back (`forget` runs an incremental vacuum)
+            conn.execute("PRAGMA secure_delete = ON")
+            if new:
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        if check:  # the last writer stopped uncleanly: is the file still sound?
+            bad = [r[0] for r in conn.execute("PRAGMA quick_check(5)") if r[0] != "ok"]
+            if bad:
+                state.mark_damaged(p, "quick_check: " + "; ".join(bad))
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise MemcliError(f"{p} is not a memcli database: {exc}") from None
+        if state.is_corruption(exc) and "not a database" not in str(exc):
+            raise state.explain(p, exc) from None
+        raise state.explain(p, exc) if state.is_readonly(exc) else \
+            MemcliError(f"{p} is not a memcli database ({exc}): if it was one, it is damaged: "
+                        f"restore a backup or try `memcli backup --salvage NEW.db`") from None
     return conn

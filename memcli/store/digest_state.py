@@ -7,7 +7,7 @@ from typing import Sequence
 from memcli.core.text import normalize_tag
 from memcli.core.timeutil import now_iso
 from memcli.store.items import content_hash
-from memcli.store.sql import marks, row_dicts
+from memcli.store.sql import chunks, marks, row_dicts
 
 
 class DigestStateMixin:
@@ -40,11 +40,29 @@ class DigestStateMixin:
             "ON CONFLICT(scope, ref_id) DO UPDATE SET upto = excluded.upto, mode = excluded.mode, "
             "digested_at = excluded.digested_at", (scope, ref_id, upto, mode, now_iso()))
 
+    def undigest(self, ids: Sequence[int]) -> None:
+        """Queue these items for `digest` again (what a removed derived note said of them is
+        re-derived): a standalone item loses its digest mark, a conversation is rewound to before
+        the earliest of them."""
+        for chunk, q in chunks(ids):
+            self.conn.execute(
+                "DELETE FROM digest_state WHERE scope = 'item' AND ref_id IN "
+                f"(SELECT id FROM items WHERE id IN ({q}) AND conversation_id IS NULL)", chunk)
+            self.conn.execute(
+                "UPDATE digest_state SET upto = min(upto, (SELECT min(COALESCE(i.position, 0)) - 1 "
+                f"FROM items i WHERE i.conversation_id = digest_state.ref_id AND i.id IN ({q}))) "
+                "WHERE scope = 'conversation' AND ref_id IN (SELECT conversation_id FROM items "
+                f"WHERE id IN ({q}) AND conversation_id IS NOT NULL)", chunk + chunk)
+
     # ---- derived notes --------------------------------------------------------------------------
-    def items_with_hash(self, text: str, kinds: Sequence[str]) -> list[int]:
+    def items_with_hash(self, text: str, kinds: Sequence[str], *, keyless: bool = False
+                        ) -> list[int]:
+        """Ids of items of these kinds with this text (``keyless``: only those stored without an
+        idempotence key, e.g. `memcli add` notes)."""
+        extra = " AND key IS NULL" if keyless else ""
         return [r[0] for r in self.conn.execute(
-            f"SELECT id FROM items WHERE content_hash = ? AND kind IN ({marks(kinds)}) ORDER BY id",
-            (content_hash(text), *kinds))]
+            f"SELECT id FROM items WHERE content_hash = ? AND kind IN ({marks(kinds)}){extra} "
+            "ORDER BY id", (content_hash(text), *kinds))]
 
     def list_derived(self, kinds: Sequence[str], *, tags: Sequence[str] | None = None,
                      since: str | None = None, limit: int | None = None,
@@ -80,6 +98,58 @@ class DigestStateMixin:
     def set_superseded(self, old_id: int, new_id: int, valid_to: str) -> None:
         self.conn.execute("UPDATE items SET valid_to = ?, superseded_by = ? WHERE id = ?",
                           (valid_to, new_id, old_id))
+
+    def superseded_by_any(self, ids: Sequence[int]) -> list[dict]:
+        """(id, superseded_by, valid_to) of the items these ids superseded."""
+        out: list[dict] = []
+        for chunk, q in chunks(ids):
+            out += row_dicts(self.conn.execute(
+                "SELECT id, superseded_by, valid_to FROM items "
+                f"WHERE superseded_by IN ({q}) ORDER BY id", chunk))
+        return out
+
+    def reopen_superseded(self, old_id: int, gone_id: int, successor: int | None,
+                          valid_to: str | None) -> None:
+        """``gone_id``, which superseded ``old_id``, is being forgotten: ``old_id`` is current again
+        (``successor`` None) or superseded by ``successor`` from ``valid_to``. Its history keeps
+        no quote of the forgotten fact, only that the change happened."""
+        before = self.conn.execute("SELECT valid_to FROM items WHERE id = ?",
+                                   (old_id,)).fetchone()[0]
+        self.conn.execute("UPDATE items SET valid_to = ?, superseded_by = ? WHERE id = ?",
+                          (valid_to, successor, old_id))
+        self.conn.execute(
+            "DELETE FROM note_history WHERE item_id = ? AND field = 'valid_to' AND reason LIKE ?",
+            (old_id, f"superseded by #{int(gone_id)}:%"))
+        if successor is not None:
+            self.add_link(successor, old_id, type="supersedes",
+                          reason=f"newer value (#{int(gone_id)} between them was forgotten)")
+        self.add_history(old_id, "valid_to", before, valid_to,
+                         f"#{int(gone_id)} that superseded it was forgotten"
+                         + (f": superseded by #{successor}" if successor else ": current again"))
+
+    def supersessions_near(self, ids: Sequence[int]) -> list[tuple[int, int, str]]:
+        """(older fact, the fact that superseded it, older's created_at) for every supersession
+        that touches these ids: either fact is one of them or rests on one of them (a message
+        that states a value). Ranking reads it (memcli/retrieval/validity.py)."""
+        out: dict[tuple[int, int], str] = {}
+        for chunk, q in chunks(ids):
+            near = f"SELECT item_id FROM item_sources WHERE source_id IN ({q})"
+            for sql in (f"SELECT id, superseded_by, created_at FROM items WHERE superseded_by IS "
+                        f"NOT NULL AND kind = 'fact' AND (id IN ({q}) OR id IN ({near}))",
+                        f"SELECT id, superseded_by, created_at FROM items WHERE superseded_by IS "
+                        f"NOT NULL AND kind = 'fact' AND (superseded_by IN ({q}) OR superseded_by "
+                        f"IN ({near}))"):
+                for old, new, when in self.conn.execute(sql, chunk * 2):
+                    out[(old, new)] = when
+        return [(o, n, w) for (o, n), w in out.items()]
+
+    def current_items_keyed(self, source: str, key_prefix: str, title: str | None) -> list[dict]:
+        """Still-valid items of ``source`` whose key starts with ``key_prefix`` and whose title is
+        ``title`` (the versions of one Claude memory, imported from successive exports)."""
+        return row_dicts(self.conn.execute(
+            "SELECT * FROM items WHERE source = ? AND substr(key, 1, ?) = ? AND title IS ? AND "
+            "valid_to IS NULL ORDER BY created_at, id",
+            (source, len(key_prefix), key_prefix, title)))
 
     def current_facts_with_attribute(self, attribute: str, subject: str) -> list[dict]:
         """Facts still valid whose meta names this subject/attribute (supersession candidates)."""

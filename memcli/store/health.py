@@ -7,8 +7,11 @@ import os
 import re
 from typing import Sequence
 
+import memcli.store.state as state
 import memcli.store.vecindex as vx
+from memcli.core.scripts import has_unsegmented
 from memcli.store.connection import connect, sqlite_module
+from memcli.store.migrations import GRAMS_TABLE
 from memcli.store.sql import chunks
 from memcli.store.vectors import VEC_TABLE
 
@@ -18,7 +21,8 @@ def verify_copy(path: str | os.PathLike) -> tuple[list[str], int]:
     and how many items it holds."""
     conn = connect(path, readonly=True)
     try:
-        errors = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        errors = [line for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"
+                  for line in str(r[0]).splitlines() if line and not line.startswith("***")]
         items = conn.execute("SELECT count(*) FROM items").fetchone()[0]
     finally:
         conn.close()
@@ -29,12 +33,29 @@ class HealthMixin:
     # ---- SQLite -----------------------------------------------------------------------------------
     def integrity_errors(self) -> list[str]:
         """PRAGMA integrity_check plus FTS5's own index check; [] when healthy."""
-        errors = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        try:
-            self.conn.execute("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")
-        except Exception as exc:  # noqa: BLE001 - SQLITE_CORRUPT_VTAB: the index disagrees with its content
-            errors.append(f"full-text index: {exc}")
+        errors = [line for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"
+                  for line in str(r[0]).splitlines() if line and not line.startswith("***")]
+        for table, what in (("items_fts", "full-text index"), (GRAMS_TABLE, "gram index")):
+            try:
+                self.conn.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+            except Exception as exc:  # noqa: BLE001 - SQLITE_CORRUPT_VTAB: the index disagrees with its content
+                if not state.is_readonly(exc):  # a read-only file is not a broken index
+                    errors.append(f"{what}: {exc}")
         return errors
+
+    # ---- the file's state (store/state.py) ------------------------------------------------------
+    def unwritable(self) -> str | None:
+        """What keeps memcli from writing the file (mode, owner, directory), or None."""
+        return state.unwritable(self.path)
+
+    def is_marked_damaged(self) -> bool:
+        return state.damage_marker(self.path).exists()
+
+    def mark_damaged(self, what: str) -> None:
+        state.mark_damaged(self.path, what)
+
+    def clear_damaged(self) -> bool:
+        return state.clear_damaged(self.path)
 
     def reindex_btrees(self) -> None:
         """REINDEX: rebuilds every ordinary index (repairs 'row missing from index' damage)."""
@@ -76,10 +97,24 @@ class HealthMixin:
             "(SELECT tag FROM item_tags WHERE item_id = i.id ORDER BY tag)), '') ORDER BY i.id")]
         return {"missing": missing, "extra": extra, "stale": stale}
 
+    def gram_inconsistencies(self) -> dict[str, list[int]]:
+        """Items with unsegmented-script text (core/scripts.py) but no gram row, gram rows with
+        no such item (the table is contentless: its text cannot be compared)."""
+        have = {r[0] for r in self.conn.execute(f"SELECT rowid FROM {GRAMS_TABLE}")}
+        want: set[int] = set()
+        for item_id, title, text, tags in self.conn.execute(
+                "SELECT id, title, text, (SELECT group_concat(tag, ' ') FROM item_tags "
+                "WHERE item_id = items.id) FROM items"):
+            if has_unsegmented(title or "") or has_unsegmented(text) or has_unsegmented(tags or ""):
+                want.add(item_id)
+        return {"missing": sorted(want - have), "extra": sorted(have - want)}
+
     def rewrite_fts(self, ids: Sequence[int]) -> None:
-        """(Re)write the FTS rows of these items from the items table; drop rows of gone ids."""
+        """(Re)write the FTS and gram rows of these items from the items table; drop rows of
+        gone ids."""
         for item_id in ids:
             self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+            self.conn.execute(f"DELETE FROM {GRAMS_TABLE} WHERE rowid = ?", (item_id,))
             row = self.conn.execute("SELECT title, text FROM items WHERE id = ?",
                                     (item_id,)).fetchone()
             if row is None:
@@ -88,10 +123,18 @@ class HealthMixin:
                 "SELECT tag FROM item_tags WHERE item_id = ? ORDER BY tag", (item_id,))]
             self.conn.execute("INSERT INTO items_fts(rowid, title, text, tags) VALUES (?, ?, ?, ?)",
                               (item_id, row[0] or "", row[1], " ".join(tags)))
+            self._put_grams(item_id, row[0], row[1], " ".join(tags), new=True)
 
     def rebuild_fts(self) -> None:
-        """Rebuild the whole FTS5 index from its stored content (repairs a corrupt index)."""
+        """Rebuild the whole FTS5 index from its stored content (repairs a corrupt index), and
+        the gram index from the items."""
         self.conn.execute("INSERT INTO items_fts(items_fts) VALUES ('rebuild')")
+        self.conn.execute(f"INSERT INTO {GRAMS_TABLE}({GRAMS_TABLE}) VALUES ('delete-all')")
+        for item_id in self.gram_inconsistencies()["missing"]:
+            row = self.conn.execute(
+                "SELECT title, text, (SELECT group_concat(tag, ' ') FROM item_tags "
+                "WHERE item_id = items.id) FROM items WHERE id = ?", (item_id,)).fetchone()
+            self._put_grams(item_id, row[0], row[1], row[2] or "", new=True)
 
     # ---- the vectors ----------------------------------------------------------------------------
     def vec_table_dim(self) -> int | None:

@@ -9,8 +9,10 @@ from typing import Iterable, Iterator, Sequence
 
 from memcli.core.errors import NotFound
 from memcli.core.models import Filters, NewItem
+from memcli.core.scripts import item_grams
 from memcli.core.text import normalize_tags
 from memcli.core.timeutil import normalize, now_iso
+from memcli.store.migrations import GRAMS_TABLE
 from memcli.store.sql import chunks, filter_sql, marks, row_dicts
 from memcli.store.vectors import VEC_TABLE
 
@@ -34,6 +36,15 @@ class ItemsMixin:
             found.update(r[0] for r in self.conn.execute(
                 f"SELECT key FROM items WHERE key IN ({q})", chunk))
         return found
+
+    def stored_versions(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (content_hash, created_at) pairs are stored: how an item without a key (a
+        note typed with `memcli add`) is recognised when another memory is merged in."""
+        found: set[tuple[str, str]] = set()
+        for chunk, q in chunks(sorted({h for h, _ in pairs})):
+            found.update((r[0], r[1]) for r in self.conn.execute(
+                f"SELECT content_hash, created_at FROM items WHERE content_hash IN ({q})", chunk))
+        return found & set(pairs)
 
     def insert_item(self, item: NewItem, *, conversation_id: int | None = None,
                     vector=None, coarse: bool = True) -> int | None:
@@ -59,6 +70,7 @@ class ItemsMixin:
             self.conn.execute(
                 "INSERT INTO items_fts(rowid, title, text, tags) VALUES (?, ?, ?, ?)",
                 (item_id, item.title or "", item.text, " ".join(tags)))
+            self._put_grams(item_id, item.title, item.text, " ".join(tags), new=True)
             if vector is not None:
                 self._insert_vector(item_id, vector, item.kind, item.source, created)
                 if coarse:
@@ -73,6 +85,20 @@ class ItemsMixin:
                                   [(item_id, t) for t in tags])
             self.conn.execute("UPDATE items_fts SET tags = ? WHERE rowid = ?",
                               (" ".join(tags), item_id))
+            row = self.conn.execute("SELECT title, text FROM items WHERE id = ?",
+                                    (item_id,)).fetchone()
+            if row:
+                self._put_grams(item_id, row[0], row[1], " ".join(tags))
+
+    def _put_grams(self, item_id: int, title: str | None, text: str, tags: str,
+                   new: bool = False) -> None:
+        """(Re)write an item's row of the gram index (unsegmented scripts; none for others)."""
+        if not new:
+            self.conn.execute(f"DELETE FROM {GRAMS_TABLE} WHERE rowid = ?", (item_id,))
+        grams = item_grams(title, text, tags)
+        if grams:
+            self.conn.execute(f"INSERT INTO {GRAMS_TABLE}(rowid, grams) VALUES (?, ?)",
+                              (item_id, grams))
 
     def delete_item(self, item_id: int) -> None:
         """Remove an item from the table, FTS and vectors (and its tags, links, sources)."""
@@ -80,6 +106,7 @@ class ItemsMixin:
             if not self.conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone():
                 raise NotFound(f"no item with id {item_id}")
             self.conn.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+            self.conn.execute(f"DELETE FROM {GRAMS_TABLE} WHERE rowid = ?", (item_id,))
             self.delete_vectors([item_id])
             self.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
 
@@ -114,6 +141,20 @@ class ItemsMixin:
             out[item_id]["tags"] = tags
         return out
 
+    def recent_items(self, *, exclude_kinds: Sequence[str] = (), since: str | None = None,
+                     limit: int = 10) -> list[dict]:
+        """The newest items (``created_at``, then id) not of ``exclude_kinds``, from ``since`` (an
+        ISO time) on, with their conversation (as ``get_item``) and tags."""
+        sql, params = f"{ITEM_WITH_CONVERSATION} WHERE 1", []
+        if exclude_kinds:
+            sql += f" AND items.kind NOT IN ({marks(exclude_kinds)})"
+            params += list(exclude_kinds)
+        if since:
+            sql += " AND items.created_at >= ?"
+            params.append(since)
+        sql += " ORDER BY items.created_at DESC, items.id DESC LIMIT ?"
+        return self._with_tags(row_dicts(self.conn.execute(sql, [*params, int(limit)])))
+
     def tags_of(self, ids: Sequence[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         for chunk, q in chunks(ids):
@@ -139,6 +180,16 @@ class ItemsMixin:
         return row_dicts(self.conn.execute(
             "SELECT id, key, meta FROM items WHERE source = ? AND path = ? ORDER BY id",
             (source, path)))
+
+    def vault_files(self, vault: str) -> dict[str, list[int]]:
+        """Relative path → ids of the Markdown items imported from the vault folder ``vault``
+        (``meta.vault``, recorded by folder imports)."""
+        out: dict[str, list[int]] = {}
+        for item_id, path in self.conn.execute(
+                "SELECT id, path FROM items WHERE source = 'markdown' AND "
+                "json_extract(meta, '$.vault') = ? ORDER BY id", (vault,)):
+            out.setdefault(path, []).append(item_id)
+        return out
 
     def title_index(self, kinds: Sequence[str] = ("note", "section")) -> list[tuple]:
         """(id, title, heading, aliases JSON or None) of every item of these kinds, oldest first:
@@ -206,6 +257,17 @@ class ItemsMixin:
         sql = ("SELECT items_fts.rowid, -bm25(items_fts, 2.0, 1.0, 1.5) AS s FROM items_fts "
                "JOIN items ON items.id = items_fts.rowid "
                f"WHERE items_fts MATCH ?{where} ORDER BY bm25(items_fts, 2.0, 1.0, 1.5) LIMIT ?")
+        return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
+
+    def gram_search(self, match: str, limit: int, filters: Filters | None = None
+                    ) -> list[tuple[int, float]]:
+        """Like ``fts_search``, on the gram index of unsegmented scripts (core/scripts.py)."""
+        if not match:
+            return []
+        where, params = filter_sql(filters)
+        sql = (f"SELECT {GRAMS_TABLE}.rowid, -bm25({GRAMS_TABLE}) AS s FROM {GRAMS_TABLE} "
+               f"JOIN items ON items.id = {GRAMS_TABLE}.rowid "
+               f"WHERE {GRAMS_TABLE} MATCH ?{where} ORDER BY bm25({GRAMS_TABLE}) LIMIT ?")
         return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
 
     def turn_neighbours(self, ids: Sequence[int], filters: Filters | None = None, span: int = 1

@@ -178,3 +178,46 @@ def _backfill_coarse(conn) -> None:
             coarse_put(conn, batch)
             batch = []
     coarse_put(conn, batch)
+
+
+@migration
+def m004_secure_delete(db):
+    """FTS5 deletes remove a row's tokens from the index at once instead of leaving them in old
+    segments until a merge (forget means gone; SQLite's own secure_delete is set per connection
+    in connection.py)."""
+    db.execute("INSERT INTO items_fts(items_fts, rank) VALUES ('secure-delete', 1)")
+
+
+GRAMS_TABLE = "items_grams"
+
+
+@migration
+def m005_grams(db):
+    """The gram index of unsegmented scripts (memcli/core/scripts.py): a contentless FTS5 table,
+    rowid = item id, holding rows only for items with such text; filled here for a memory that
+    existed before it."""
+    db.execute(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {GRAMS_TABLE} USING fts5(grams, content='', "
+        "contentless_delete=1, tokenize = \"unicode61 categories 'L* N* M* Co'\")")
+    db.execute(f"INSERT INTO {GRAMS_TABLE}({GRAMS_TABLE}, rank) VALUES ('secure-delete', 1)")
+    from memcli.core.scripts import item_grams
+
+    last = 0
+    while True:
+        rows = db.conn.execute(
+            "SELECT id, title, text, (SELECT group_concat(tag, ' ') FROM item_tags "
+            "WHERE item_id = items.id) FROM items WHERE id > ? ORDER BY id LIMIT 2000",
+            (last,)).fetchall()
+        if not rows:
+            return
+        db.conn.executemany(f"INSERT INTO {GRAMS_TABLE}(rowid, grams) VALUES (?, ?)",
+                            [(r[0], g) for r in rows if (g := item_grams(r[1], r[2], r[3]))])
+        last = rows[-1][0]
+
+
+@migration
+def m006_superseded_index(db):
+    """Ranking asks which facts a found fact superseded (store/digest_state.supersessions_near):
+    a partial index over the few superseded rows keeps that a lookup, not a scan."""
+    db.execute("CREATE INDEX IF NOT EXISTS items_superseded_by ON items (superseded_by) "
+               "WHERE superseded_by IS NOT NULL")

@@ -16,8 +16,10 @@ def ask(
     question: str = typer.Argument(..., help="Your question, in plain words."),
     n: Optional[int] = typer.Option(
         None, "-n", "--limit",
-        help="How many retrieved items the model may see (default: config ask context_items, 8)."),
-    as_json: bool = typer.Option(False, "--json", help="Print {answer, abstained, citations}."),
+        help="How many retrieved items the context is chosen from (default: 8 for the small "
+             "profile, [ask] context_items; 60 for the capable one)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print {answer, abstained, citations, model, context}."),
     as_of: Optional[str] = typer.Option(
         None, "--as-of", help="Treat this date as now (for 'last month', 'yesterday', …)."),
     model: Optional[str] = typer.Option(
@@ -32,6 +34,9 @@ def ask(
     max_tokens: Optional[int] = typer.Option(
         None, "--max-tokens",
         help="Longest answer, in tokens (default: config llm max_tokens, 256)."),
+    profile: Optional[str] = typer.Option(
+        None, "--profile",
+        help="small or capable: how much context the model gets (default: config ask profile)."),
 ):
     """Answer a question from your memory, citing the notes and messages it rests on."""
     from memcli.services.ask import ask as ask_memory
@@ -47,7 +52,7 @@ def ask(
         sys.stdout.flush()
 
     answer = ask_memory(mem, question, limit=n, now=now, llm=llm, use_llm=use_llm,
-                        filters=filters, max_tokens=max_tokens,
+                        filters=filters, max_tokens=max_tokens, profile=profile,
                         on_token=None if as_json else stream)
     if as_json:
         emit_json(answer.to_json())

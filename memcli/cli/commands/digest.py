@@ -31,17 +31,24 @@ def _progress(label: str):
 def digest(
     ctx: typer.Context,
     no_llm: bool = typer.Option(False, "--no-llm", help="Deterministic mode: no language model."),
+    with_llm: bool = typer.Option(False, "--llm", help="Also run the LLM passes with the "
+                                  "configured model, even the small bundled one."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Digest at most N conversations/notes."),
     model: Optional[str] = typer.Option(None, "--model", help="LLM to use (GGUF path or name)."),
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Organise new material: topic segments, summaries, atomic notes, links, updates, dedupe."""
+    """Organise new material: topic segments, summaries, atomic notes, links, updates, dedupe.
+    Deterministic unless a capable model is configured, or --llm / --model is given."""
     from memcli.services.digest.pipeline import digest as run_digest
 
     if limit is not None and limit < 1:
         raise MemcliError("--limit must be at least 1")
+    if no_llm and with_llm:
+        raise MemcliError("--llm and --no-llm contradict each other")
     mem = memory_of(ctx)
     use_llm, llm = model_choice(mem, no_llm, model)
+    if not no_llm and not model:
+        use_llm = True if with_llm else None  # None: the model only when it is capable
     report = run_digest(mem, use_llm=use_llm, llm=llm, limit=limit,
                         progress=_progress("digest"))
     for w in report.warnings:

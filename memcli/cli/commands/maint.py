@@ -14,10 +14,25 @@ def backup(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="Backup file (or a directory to put a dated file in)."),
     force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
+    salvage: bool = typer.Option(
+        False, "--salvage", help="The memory is damaged: copy what can still be read into a new "
+        "memory file at PATH (a directory: PATH/memcli.db)."),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Copy the memory to PATH (SQLite online backup: consistent while others write; 0600)."""
-    from memcli.services.maintenance import backup as do_backup
+    from memcli.services.maintenance import backup as do_backup, salvage as do_salvage
+
+    if salvage:  # never opens the damaged memory for writing
+        info = do_salvage(ctx.obj.home, path)
+        if as_json:
+            emit_json(info)
+        else:
+            lost = (f"; {info['damaged_reads']} damaged pages skipped"
+                    if info["damaged_reads"] else "")
+            typer.echo(f"Salvaged {info['items']} items and {info['vectors']} vectors into "
+                       f"{info['path']}{lost}. Use it as memcli.db of a data directory, then run "
+                       "`memcli doctor --fix`.")
+        return
 
     info = do_backup(memory_of(ctx), path, force=force)
     if as_json:
@@ -50,5 +65,9 @@ def doctor(
         if report.ok:
             typer.echo(f"ok: {report.checked.get('items', 0)} items, full-text and vector "
                        "indexes consistent, integrity_check ok")
+        replica = report.checked.get("replica")
+        if replica:
+            typer.echo(f"replica: {replica['url']} up to transaction {replica['txid']} "
+                       f"({replica['updated_at']})")
     if not report.ok:
         raise typer.Exit(1)

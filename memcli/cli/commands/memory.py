@@ -8,7 +8,10 @@ from typing import List, Optional
 import typer
 
 from memcli.cli.app import app, emit_json, memory_of, parse_id, print_hit
+from memcli.cli.commands.importing import auto_digest
 from memcli.core.errors import MemcliError
+
+AUTO_DIGEST_MAX_CHARS = 1_000_000  # a bigger note is stored at once and digested by `memcli digest`
 
 
 @app.command()
@@ -19,23 +22,39 @@ def add(
     tag: List[str] = typer.Option([], "--tag", help="Tag (repeatable)."),
     date: Optional[str] = typer.Option(None, "--date", help="When it happened (default: now)."),
     as_json: bool = typer.Option(False, "--json"),
+    no_digest: bool = typer.Option(False, "--no-digest", help="Skip the automatic digest of "
+                                   "the note (facts, links, updates); `memcli digest` does it later."),
+    lossy: bool = typer.Option(False, "--lossy", help="Store text that is not valid UTF-8 or "
+                               "holds NUL bytes, with the bad bytes replaced (default: refuse)."),
 ):
-    """Remember a note."""
+    """Remember a note (and digest what is new). A long note is stored as sections."""
+    origin = "the note"
     if text is None or text == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise MemcliError("give the note as an argument or pipe it on stdin")
-        text = sys.stdin.read()
+        raw = getattr(sys.stdin, "buffer", None)
+        text = (raw.read().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+                if raw is not None else sys.stdin.read())
+        origin = "stdin"
     mem = memory_of(ctx)
     created = None
     if date:
         from memcli.core.timeutil import iso, parse_user_date
 
         created = iso(parse_user_date(date, what="--date"))
-    item_id = mem.remember(text, title=title, tags=tag, created_at=created)
+    ids = mem.remember_parts(text, title=title, tags=tag, created_at=created, lossy=lossy,
+                             origin=origin)
+    big = len(text) > AUTO_DIGEST_MAX_CHARS  # minutes of digest: `memcli digest` does it later
+    auto_digest(mem, not no_digest and not big, True)
+    if big and not no_digest:
+        typer.echo(f"note: a {len(text) / 2**20:.0f} MB note is not digested on add; run "
+                   "`memcli digest` for its facts and links", err=True)
     if as_json:
-        emit_json({"id": item_id})
+        emit_json({"id": ids[0], "ids": ids} if len(ids) > 1 else {"id": ids[0]})
+    elif len(ids) > 1:
+        typer.echo(f"Remembered #{ids[0]} as {len(ids)} sections (#{ids[0]}-#{ids[-1]})")
     else:
-        typer.echo(f"Remembered #{item_id}")
+        typer.echo(f"Remembered #{ids[0]}")
 
 
 @app.command()
@@ -109,7 +128,7 @@ def forget(
     item_id: str = typer.Argument(..., metavar="ID"),
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Remove an item from the memory, its indexes and the notes that rested only on it."""
+    """Remove an item, its index rows and every note derived from it; no copy stays in the file."""
     removed = memory_of(ctx).forget(parse_id(item_id))
     if as_json:
         emit_json({"removed": removed})

@@ -11,9 +11,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from memcli.core.slots import slots_of
 from memcli.core.statements import (
     FIRST_PERSON,
-    attributes_of,
     event_time_hint,
     fact_type,
     statement_score,
@@ -26,6 +26,11 @@ from memcli.services.prompts import messages as prompt_messages
 
 TYPES = ("fact", "preference", "event", "decision")
 MIN_LEN, MAX_LEN = 12, 300
+# "Update: I live in Rome now" is the person's statement, not a speaker called Update
+NOT_SPEAKERS = frozenset(
+    "note notes re fwd fw http https update updates edit edited correction ps p.s fyi todo to-do "
+    "reminder important question answer summary context background btw warning tip idea status "
+    "news info update2 addendum later today yesterday also ok okay note to self".split())
 NAME_PREFIX = re.compile(r"^([A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}):\s+")
 
 NOTE_SCHEMA = {
@@ -60,6 +65,7 @@ class Candidate:
     context: str
     subject: str | None = None
     attributes: list[str] = field(default_factory=list)
+    values: dict = field(default_factory=dict)  # attribute → the value it is set to (or None)
     event_time: str | None = None
     method: str = "rule"
     extra_sources: list[int] = field(default_factory=list)
@@ -74,7 +80,7 @@ def speaker_of(msg: dict) -> str | None:
         if isinstance(meta.get(key), str) and meta[key].strip():
             return meta[key].strip()
     m = NAME_PREFIX.match(msg.get("text") or "")
-    if m and m.group(1).lower() not in ("note", "re", "fwd", "http", "https"):
+    if m and m.group(1).lower() not in NOT_SPEAKERS:
         return m.group(1)
     role = (msg.get("role") or "user").strip()
     if role.lower() in ("assistant", "system", "tool", "model", "bot", "ai"):
@@ -87,7 +93,8 @@ def speaker_of(msg: dict) -> str | None:
 def body_of(msg: dict) -> str:
     text = msg.get("text") or ""
     m = NAME_PREFIX.match(text)
-    return text[m.end():] if m and msg.get("_speaker") == m.group(1) else text
+    return text[m.end():] if m and (msg.get("_speaker") == m.group(1)
+                                    or m.group(1).lower() in NOT_SPEAKERS) else text
 
 
 def _context(msg: dict, speaker: str, when: str | None, title: str | None) -> str:
@@ -133,11 +140,12 @@ def make_candidate(sentence: str, msg: dict, index: int, speaker: str, *, df: Co
     note = note if len(note) <= MAX_LEN else note[: MAX_LEN - 1] + "…"
     kws = kws or keywords(sentence, corpus_df=df, n_docs=n_docs, k=5)
     when = event_time_hint(sentence, msg.get("created_at"))
+    slots = slots_of(first_person(note, speaker)) or slots_of(sentence)
     return Candidate(
         text=note, type=type_ or fact_type(sentence), msg_index=index, keywords=kws,
         tags=tags_from(kws, 3), context=context or _context(msg, speaker, when, title),
         subject=speaker,
-        attributes=attributes_of(first_person(note, speaker)) or attributes_of(sentence),
+        attributes=[a for a, _ in slots], values=dict(slots),
         event_time=when, method=method)
 
 

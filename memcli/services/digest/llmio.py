@@ -5,6 +5,7 @@ deterministic path; nothing the model says is trusted before the caller validate
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from memcli.backends.structured import generate_json
 
@@ -49,3 +50,30 @@ def llm_of(memory, use_llm: bool, llm=None):
         return memory.llm, None
     except Exception as exc:  # noqa: BLE001
         return None, f"LLM unavailable ({exc}); used deterministic mode"
+
+
+def capable(memory, llm=None) -> bool:
+    """Is the model (``llm``, else the configured one) more than the bundled SmolLM2-135M? An
+    OpenAI-compatible endpoint or a GGUF other than the bundled file is; the fake backend and
+    the bundled model are not (their output only ever passes through validation)."""
+    from memcli.backends.llama import LlamaLLM
+    from memcli.backends.llm import default_model_path
+    from memcli.backends.openai import OpenAILLM
+
+    def bundled(path) -> bool:
+        try:
+            return Path(path).expanduser().resolve() == default_model_path().resolve()
+        except Exception:  # noqa: BLE001 - no bundled model installed: any GGUF is another one
+            return False
+
+    if llm is not None:
+        if isinstance(llm, OpenAILLM):
+            return True
+        return isinstance(llm, LlamaLLM) and not bundled(llm.path)
+    cfg = memory.config
+    backend = (cfg.llm_backend or "llama").lower()
+    if backend in ("openai", "http", "ollama"):
+        return True
+    if backend in ("llama", "llama_cpp", "llamacpp", "gguf"):
+        return bool(cfg.llm_model) and not bundled(cfg.llm_model)
+    return False

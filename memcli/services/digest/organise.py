@@ -4,13 +4,13 @@ vector neighbours with a type and reason, and the neighbours' tags evolving (his
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from memcli.core.models import Filters
+from memcli.core.slots import values_differ
 from memcli.core.text import content_words, stem
 from memcli.services.digest.llmio import LLMCounter, call_json
+from memcli.services.digest.updates import candidates, judge
 from memcli.services.prompts import messages as prompt_messages
 
 NEAR_DUP = 0.95
@@ -35,46 +35,72 @@ def find_duplicate(store, text: str, vector, *, kinds=("fact",),
                    near: list[tuple[int, float, str]] | None = None,
                    threshold: float = NEAR_DUP) -> int | None:
     """An existing note with the same content (hash) or a near-identical vector (cosine ≥
-    threshold) among ``near`` (from ``neighbours``; searched here when not given)."""
+    threshold) among ``near`` (from ``neighbours``; searched here when not given). Two statements
+    whose values differ ("… flat 3B" / "… flat 3C") are never duplicates, however close."""
     same = store.items_with_hash(text, list(kinds))
     if same:
         return same[0]
     if near is None:
         near = neighbours(store, vector)
-    for item_id, sim, kind in near:
-        if kind in kinds and sim >= threshold:
+    close = [i for i, sim, kind in near if kind in kinds and sim >= threshold]
+    if not close:
+        return None
+    rows = store.get_items(close)
+    for item_id in close:
+        if item_id in rows and not values_differ(text, rows[item_id]["text"]):
             return item_id
     return None
 
 
-def supersede(store, new_id: int, row: dict) -> int | None:
-    """If the new fact states a new value for a subject/attribute that an older, still-valid fact
-    holds, close the older one (valid_to, superseded_by), link them, and record the change.
-    A new fact that is *older* than the current one is itself closed. Returns the closed id."""
-    meta = json.loads(row.get("meta") or "{}")
-    subject = meta.get("subject")
-    attrs = meta.get("attributes") or ([meta["attribute"]] if meta.get("attribute") else [])
-    if not attrs or not subject:
-        return None
+def supersede(store, new_id: int, row: dict, *, near: list[tuple[int, float, str]] | None = None,
+              llm=None, counter: LLMCounter | None = None) -> int | None:
+    """If the new fact updates an older, still-valid fact of the same speaker (updates.py decides:
+    rules, or a capable ``llm``), close the older one (valid_to, superseded_by), link them, and
+    record the change. A new fact that is *older* than the current one is itself closed.
+    Returns the last closed id."""
+    pairs = candidates(store, row, near, llm=llm)
+    if llm is not None and counter is not None and pairs:
+        pairs = judge(llm, row, pairs, counter)
     closed = None
-    others: dict[int, tuple[str, dict]] = {}
-    for a in attrs:
-        for other in store.current_facts_with_attribute(a, subject):
-            others.setdefault(other["id"], (a, other))
-    for attr, other in sorted(others.values(), key=lambda t: (t[1]["created_at"], t[1]["id"])):
-        if other["id"] == new_id:
-            continue
+    pairs = [p for p in pairs if p.verdict == "update"]
+    for pair in sorted(pairs, key=lambda p: (p.other["created_at"], p.other["id"])):
+        other = pair.other
         if (other["created_at"], other["id"]) <= (row["created_at"], new_id):
             old, new, when = other, row, row["created_at"]
         else:
             old, new, when = row, other, other["created_at"]
         store.set_superseded(old["id"], new["id"], when)
-        store.add_link(new["id"], old["id"], type="supersedes",
-                       reason=f"newer value of {subject}'s {attr}")
+        store.add_link(new["id"], old["id"], type="supersedes", reason=pair.reason[:120])
         store.add_history(old["id"], "valid_to", None, when,
                           f"superseded by #{new['id']}: {new['text'][:80]}")
         closed = old["id"]
         if old["id"] == new_id:
+            break
+    return closed
+
+
+CLAUDE_MEMORY = ("claude", "claude:memory:")  # source, key prefix (importers/claude.py)
+
+
+def supersede_version(store, row: dict) -> int | None:
+    """A Claude memory that changed between exports is a new note (its key follows its content)
+    with the same title: the newer version closes the older one, verbatim as it is. Returns the
+    closed id."""
+    source, prefix = CLAUDE_MEMORY
+    if row.get("source") != source or not (row.get("key") or "").startswith(prefix):
+        return None
+    closed = None
+    for other in store.current_items_keyed(source, prefix, row.get("title")):
+        if other["id"] == row["id"]:
+            continue
+        old, new = sorted((other, row), key=lambda r: (r["created_at"] or "", r["id"]))
+        store.set_superseded(old["id"], new["id"], new["created_at"])
+        store.add_link(new["id"], old["id"], type="supersedes",
+                       reason="the Claude memory changed between exports")
+        store.add_history(old["id"], "valid_to", None, new["created_at"],
+                          f"superseded by #{new['id']}: a newer export of this Claude memory")
+        closed = old["id"]
+        if old["id"] == row["id"]:
             break
     return closed
 

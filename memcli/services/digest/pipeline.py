@@ -17,13 +17,20 @@ import numpy as np
 from memcli.core.models import NewItem
 from memcli.core.text import doc_freq, grounded
 from memcli.services.digest.extract import Candidate, llm_notes, rule_notes, speaker_of
-from memcli.services.digest.llmio import LLMCounter, call_json, llm_of
-from memcli.services.digest.organise import find_duplicate, link_note, neighbours, supersede
+from memcli.services.digest.llmio import LLMCounter, call_json, capable, llm_of
+from memcli.services.digest.organise import (
+    find_duplicate,
+    link_note,
+    neighbours,
+    supersede,
+    supersede_version,
+)
 from memcli.services.digest.segment import extractive_summary, segment
 from memcli.services.prompts import messages as prompt_messages
 from memcli.store import content_hash
 
 SOURCE = "digest"
+CHAT_SOURCE = "chat"  # memcli chat's own conversations (services/chat.py)
 DERIVED_KINDS = ("summary", "fact", "reflection")
 STANDALONE_KINDS = ("note", "section")
 SUMMARY_SCHEMA = {
@@ -93,8 +100,9 @@ def _prepare(rows: list[dict]) -> list[dict]:
 
 class Digester:
     def __init__(self, memory, *, llm=None, report: DigestReport, link_min_sim: float = 0.5,
-                 min_summary_messages: int = 4, llm_links: bool = False):
+                 min_summary_messages: int = 4, llm_links: bool = False, update_llm=None):
         self.memory = memory
+        self.update_llm = update_llm  # a capable model decides update candidates (updates.py)
         self.store = memory.store
         self.llm = llm
         self.report = report
@@ -183,7 +191,7 @@ class Digester:
                 meta={"type": c.type, "keywords": c.keywords, "context": c.context,
                       "subject": c.subject,
                       "attribute": c.attributes[0] if c.attributes else None,
-                      "attributes": c.attributes,
+                      "attributes": c.attributes, "values": c.values,
                       "event_time": c.event_time, "method": c.method})], vectors=[v])
             if nid is None:
                 continue
@@ -191,7 +199,8 @@ class Digester:
             new_ids.append(nid)
             self.report.notes += 1
             row = self.store.get_item(nid)
-            if supersede(self.store, nid, row) is not None:
+            if supersede(self.store, nid, row, near=near, llm=self.update_llm,
+                         counter=self.report.llm) is not None:
                 self.report.superseded += 1
             links, evolved = link_note(self.store, nid, row, v,
                                        llm=self.llm if self.llm_links else None,
@@ -204,9 +213,15 @@ class Digester:
     # ---- units of work ------------------------------------------------------------------------
     def conversation(self, conv_id: int, upto: int) -> None:
         conv = self.store.conversation(conv_id) or {}
-        allmsgs = [m for m in self.store.conversation_messages(conv_id) if m["kind"] == "message"]
+        # memcli's own chat answers are not the person's material (imported assistants' are)
+        every = [m for m in self.store.conversation_messages(conv_id) if m["kind"] == "message"]
+        allmsgs = [m for m in every
+                   if not (m["source"] == CHAT_SOURCE and m.get("role") == "assistant")]
         msgs = _prepare([m for m in allmsgs if (m["position"] or 0) > upto])
         if not msgs:
+            with self.store.transaction():  # only memcli's answers are new: nothing to derive
+                self.store.mark_digested("conversation", conv_id,
+                                         max(m["position"] or 0 for m in every), self.report.mode)
             return
         title = conv.get("title")
         # Model work first, outside any transaction: a slow LLM must not hold the write lock
@@ -234,8 +249,8 @@ class Digester:
                 self.write_summary(proposal, part, key=key)
             for cands, part in notes:
                 self.write_notes(cands, part)
-            self.store.mark_digested("conversation", conv_id, max(m["position"] or 0 for m in msgs),
-                                     self.report.mode)
+            self.store.mark_digested("conversation", conv_id,
+                                     max(m["position"] or 0 for m in every), self.report.mode)
         self.report.conversations += 1
         self.report.messages += len(msgs)
 
@@ -243,28 +258,38 @@ class Digester:
         [row] = _prepare([dict(row)])
         cands = self.propose_notes([row], title=row.get("title"))  # model work outside the lock
         with self.store.transaction():
+            if supersede_version(self.store, row) is not None:
+                self.report.superseded += 1
             self.write_notes(cands, [row])
             self.store.mark_digested("item", row["id"], -1, self.report.mode)
         self.report.items += 1
         self.report.messages += 1
 
 
-def digest(memory, *, use_llm: bool = True, llm=None, limit: int | None = None,
+def digest(memory, *, use_llm: bool | None = None, llm=None, limit: int | None = None,
            progress: Callable[[int, int], None] | None = None, link_min_sim: float = 0.5,
-           llm_links: bool = False) -> DigestReport:
+           llm_links: bool = False, judge_updates: bool | None = None) -> DigestReport:
     """Digest what is new. ``limit`` caps the conversations + standalone items done this run;
     ``progress(done, total)`` is called after each. Returns counts (see DigestReport).
-    With an LLM, notes and summaries come from it (validated, rules fill the gaps); links are
-    judged deterministically unless ``llm_links`` (one extra model call per candidate pair)."""
+    ``use_llm``: True = the model (``llm`` or the configured one, even the bundled one), False =
+    deterministic, None = the model only when it is capable (``llmio.capable``: not the bundled
+    SmolLM2) or ``llm`` is given. With an LLM, notes and summaries come from it (validated, rules
+    fill the gaps); links are judged deterministically unless ``llm_links`` (one extra model call
+    per candidate pair); update candidates are judged by the model when it is capable (or
+    ``judge_updates``), by the rules otherwise."""
     started = time.perf_counter()
     report = DigestReport()
+    if use_llm is None:
+        use_llm = llm is not None or capable(memory)
     model, why = llm_of(memory, use_llm, llm)
     report.mode = "llm" if model is not None else "deterministic"
     if why and use_llm:
         report.warnings.append(why)
     memory._check_model()
+    if judge_updates is None:
+        judge_updates = model is not None and capable(memory, model)
     d = Digester(memory, llm=model, report=report, link_min_sim=link_min_sim,
-                 llm_links=llm_links)
+                 llm_links=llm_links, update_llm=model if judge_updates else None)
     convs = memory.store.digest_pending_conversations()
     items = memory.store.digest_pending_items(STANDALONE_KINDS)
     work: list = [("c", c) for c in convs] + [("i", r) for r in items]

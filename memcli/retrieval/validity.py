@@ -1,0 +1,112 @@
+"""Facts that changed, in the ranking: a question about the present gets the current value before
+the superseded one, a question about the past the older value first, and this reaches the verbatim
+layer: the message that stated a superseded value ranks below the message that superseded it.
+
+A supersession takes part only when the question found one of its two facts (so a message is never
+demoted for a question about something else it said). No SQL: the store lists the supersessions
+(store/digest_state.supersessions_near) and the sources of each fact."""
+
+from __future__ import annotations
+
+from memcli.core.slots import is_state, values_differ
+
+LIFT = 1.05  # the preferred item of a pair scores this much above the other
+STALE = 0.8  # for a present question the stale message also keeps this share of its score
+
+
+def prefer_valid(store, fused: dict[int, float], *, past: bool) -> dict[int, float]:
+    """``fused`` (id → score) with each relevant supersession's preferred side ranked first: the
+    newer fact and its message (present), or the older ones (past). Items the question did not
+    find but a found one points to join with the score they need."""
+    if not fused or not hasattr(store, "supersessions_near"):
+        return fused
+    pairs = relevant_changes(store, fused)
+    if not pairs:
+        return fused
+    smap = store.sources_map(list({x for o, n, _ in pairs for x in (o, n)}))
+    out = dict(fused)
+    # oldest change first for the present (a chain A→B→C ends with C on top), newest first for
+    # the past (A ends on top)
+    for old, new, _ in sorted(pairs, key=lambda p: p[2], reverse=past):
+        olds, news = smap.get(old, []), smap.get(new, [])
+        sides = [(old, new)] + [(a, b) for a in olds for b in news if a != b and a not in news
+                                and b not in olds]
+        for a, b in sides:
+            winner, loser = (a, b) if past else (b, a)
+            if loser not in out:
+                continue
+            score = out[loser]
+            if not past and a != old:
+                out[loser] = score * STALE
+            if out.get(winner, 0.0) <= score:
+                out[winner] = score * LIFT
+    return out
+
+
+def relevant_changes(store, fused: dict[int, float], hops: int = 6) -> list[tuple[int, int, str]]:
+    """The supersessions one of whose facts the question found, and the rest of their chains
+    (A→B→C: a question that found A also reorders B and C)."""
+    pairs = {(o, n): w for o, n, w in store.supersessions_near(list(fused))
+             if o in fused or n in fused}
+    facts = {x for o, n in pairs for x in (o, n)}
+    frontier = set(facts)
+    for _ in range(hops):
+        if not frontier:
+            break
+        more = {(o, n): w for o, n, w in store.supersessions_near(list(frontier))
+                if (o, n) not in pairs and (o in facts or n in facts)}
+        pairs.update(more)
+        frontier = {x for o, n in more for x in (o, n)} - facts
+        facts |= frontier
+    return [(o, n, w) for (o, n), w in pairs.items()]
+
+
+RESTATED = 0.7  # cosine above which two statements of one speaker say the same thing
+TOP = 10  # restatements are reordered among the best TOP only (so the top-TOP set is unchanged)
+
+
+def newest_restatement_first(store, fused: dict[int, float], *, past: bool) -> dict[int, float]:
+    """Changes digest has not recorded: among the best TOP candidates, statements of one speaker
+    that say the same thing with a different value ("My gym is Basic-Fit" / "My gym is now On
+    Air": close vectors, different value words, states rather than events) swap scores so the
+    newest comes first (the oldest first for a question about the past). The best TOP stay the
+    same items, only their order changes."""
+    top = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    if len(top) < 2 or not hasattr(store, "approx_vectors"):
+        return fused
+    import numpy as np
+
+    ids = [i for i, _ in top]
+    rows = store.get_items(ids)
+    cand = [i for i in ids if i in rows and is_state(rows[i]["text"])]
+    vecs = store.approx_vectors(cand)
+    cand = [i for i in cand if i in vecs]
+    if len(cand) < 2:
+        return fused
+    m = np.stack([np.asarray(vecs[i], dtype=np.float32) for i in cand])
+    m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    sims = m @ m.T
+    group = {i: i for i in cand}
+
+    def root(i):
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for a in range(len(cand)):
+        for b in range(a + 1, len(cand)):
+            x, y = rows[cand[a]], rows[cand[b]]
+            if sims[a, b] >= RESTATED and (x.get("role") or "") == (y.get("role") or "") and \
+                    values_differ(x["text"], y["text"]):
+                group[root(cand[a])] = root(cand[b])
+    members: dict[int, list[int]] = {}
+    for i in cand:
+        members.setdefault(root(i), []).append(i)
+    out = dict(fused)
+    for ids_ in members.values():
+        if len(ids_) < 2:
+            continue
+        scores = sorted((fused[i] for i in ids_), reverse=True)
+        by_time = sorted(ids_, key=lambda i: (rows[i]["created_at"], i), reverse=not past)
+        out.update(zip(by_time, scores))
+    return out
