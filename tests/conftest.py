@@ -1,5 +1,6 @@
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,56 @@ def shared_path(*parts) -> Path:
 def note_id(memory, title: str) -> int:
     """The id of the (first) note titled ``title``."""
     return next(i for i, t, _, _ in memory.store.title_index() if t == title)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def llama_server(log_dir: Path, *, n_ctx: int, alias: str):
+    """A real ``python -m llama_cpp.server`` on loopback serving the bundled GGUF; yields its base
+    URL (``http://127.0.0.1:PORT``) once it answers, and stops it afterwards."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from memcli.backends.llm import default_model_path
+
+    port = free_port()
+    log_path = log_dir / "server.log"
+    log = open(log_path, "wb")  # a file, not a pipe: llama.cpp's load log would fill a pipe
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
+         "--model_alias", alias, "--verbose", "false"],
+        stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("llama_cpp.server exited: " + log_path.read_text(errors="replace")[-2000:])
+            try:
+                if httpx.get(f"{base}/v1/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("llama_cpp.server did not answer within 90 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -5,16 +5,12 @@ request the server received: the capable prompt (prompts/ask_capable.md), the ca
 (more sources, dated and ordered oldest first) and the checked citations of the reply."""
 
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import llama_server
 
-from memcli.backends.llm import default_model_path
 from memcli.backends.openai import OpenAILLM
 
 pytestmark = pytest.mark.integration
@@ -22,47 +18,11 @@ pytestmark = pytest.mark.integration
 N_CTX = 8192
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):
-    import httpx
-
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX),
-         "--model_alias", "capable-stand-in", "--verbose", "false"],
-        stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("llama_cpp.server exited: " + log_path.read_text(errors="replace")[-2000:])
-            try:
-                if httpx.get(f"{base}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not answer within 90 s")
-            time.sleep(0.3)
+    with llama_server(tmp_path_factory.mktemp("server"), n_ctx=N_CTX,
+                      alias="capable-stand-in") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture

@@ -4,15 +4,11 @@ against a real `python -m llama_cpp.server` on loopback (no network beyond 127.0
 Answers of a 135M model are not asserted for wisdom, only for shape: streaming yields pieces,
 schema-constrained output parses and validates."""
 
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
+from conftest import llama_server
 
 from memcli.backends.llama import LlamaLLM
-from memcli.backends.llm import default_model_path
 from memcli.backends.openai import OpenAILLM
 from memcli.backends.structured import generate_json, schema_errors
 
@@ -45,47 +41,10 @@ def test_llama_schema_constrained_json(llama):
 
 
 # ---- OpenAI-compatible server on loopback ---------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import httpx
-
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = open(log_path, "wb")  # a file, not a pipe: llama.cpp's load log would fill a pipe
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
-         "--model_alias", "smollm2", "--verbose", "false"],
-        stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("llama_cpp.server exited: " + log_path.read_text(errors="replace")[-2000:])
-            try:
-                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not answer within 90 s")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with llama_server(tmp_path_factory.mktemp("server"), n_ctx=1024, alias="smollm2") as base:
+        yield base + "/v1"
 
 
 def test_openai_backend_streams(server):

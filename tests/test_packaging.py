@@ -157,12 +157,21 @@ def test_installed_commands_work(installed, workdir):
 
 @pytest.mark.integration
 def test_installed_ask_with_the_bundled_model(installed, workdir):
-    def memcli(*args):
-        env = memcli_env(workdir, MEMCLI_LLM="llama")
+    # the bundled model answers by default with the extractive answer (no model loaded);
+    # `[ask] answer = "generate"` makes the installed copy load and run the bundled GGUF
+    config = workdir / "config.toml"
+    config.write_text('[ask]\nanswer = "generate"\n', encoding="utf-8")
+
+    def memcli(*args, **env_extra):
+        env = memcli_env(workdir, MEMCLI_LLM="llama", **env_extra)
         del env["MEMCLI_EMBEDDER"]  # the product default, MiniLM
         return run([installed / "bin" / "memcli", *args], cwd=workdir, env=env)
 
-    memcli("add", NOTE, "--date", "2024-02-10")
-    ans = json.loads(memcli("ask", "who is my dentist?", "--max-tokens", "16", "--json").stdout)
+    memcli("add", NOTE, "--date", "2024-02-10", "--no-digest")
+    shipped = json.loads(memcli("ask", "who is my dentist?", "--json").stdout)
+    assert shipped["model"] is None and not shipped["abstained"]
+    assert shipped["citations"][0]["text"].startswith("My dentist")
+    ans = json.loads(memcli("ask", "who is my dentist?", "--max-tokens", "16", "--json",
+                            MEMCLI_CONFIG=str(config)).stdout)
     assert ans["model"].endswith(".gguf") and not ans["abstained"] and ans["answer"].strip()
     assert ans["citations"][0]["text"].startswith("My dentist")

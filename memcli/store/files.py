@@ -31,6 +31,15 @@ def sidecar(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
 
+def drop_sidecars(path: Path) -> None:
+    """Remove the -wal and -shm files of a database nobody has open."""
+    for suffix in ("-wal", "-shm"):
+        try:
+            sidecar(path, suffix).unlink()
+        except FileNotFoundError:
+            pass
+
+
 def _header_problem(path: Path) -> str | None:
     """Why ``path`` is not a whole SQLite file, from its 100-byte header (None: it looks whole)."""
     try:
@@ -92,11 +101,7 @@ def inspect_memory(path: Path, label: str, *, model: tuple[str, int] | None) -> 
         raise MemcliError(f"{label}: damaged or not a memcli database ({exc})") from None
     finally:
         conn.close()
-        for suffix in ("-wal", "-shm"):
-            try:
-                sidecar(path, suffix).unlink()
-            except FileNotFoundError:
-                pass
+        drop_sidecars(path)
 
 
 def _inspect(conn, label: str, model) -> dict:
@@ -191,9 +196,5 @@ def consolidate(path: Path) -> None:
         conn.execute("PRAGMA journal_mode = DELETE")
     finally:
         conn.close()
-    for suffix in ("-wal", "-shm"):
-        try:
-            sidecar(path, suffix).unlink()
-        except FileNotFoundError:
-            pass
+    drop_sidecars(path)
     os.chmod(path, 0o600)
