@@ -250,3 +250,14 @@ def asks_about_past(question: str) -> bool:
     band I used to like": the question wants an earlier value of something that changed. Anything
     else ("now", "these days", "currently", or no time words) asks about the present."""
     return bool(_PAST.search(question or ""))
+
+
+_PRESENT = re.compile(
+    r"\b(now|currently|current|these days|nowadays|at the moment|right now|still|today|latest|"
+    r"most recent|any longer)\b", re.I)
+
+
+def names_a_time(question: str) -> bool:
+    """The question says which value of a changed fact it wants: an earlier one
+    (``asks_about_past``) or the present one in words ("now", "currently", "these days")."""
+    return asks_about_past(question) or bool(_PRESENT.search(question or ""))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from memcli.core.models import Filters, Hit, speaker_name
 from memcli.core.scripts import gram_query, has_unsegmented
 from memcli.core.text import FTS_WORD, FUNCTION_WORDS, words
-from memcli.retrieval.dates import asks_about_past
+from memcli.retrieval.dates import asks_about_past, names_a_time
 from memcli.retrieval.graph import apply_retention, expand as expand_hits
 from memcli.retrieval.hits import SUPERSEDED_WEIGHT, hit_from_row
 from memcli.retrieval.validity import newest_restatement_first, prefer_valid
@@ -192,7 +192,8 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     if len(fused) > keep:
         fused = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
     past = about_past(query, filters, now)
-    fused = newest_restatement_first(store, fused, past=past)
+    if names_a_time(query):  # undigested restatements: reordered only when the question says
+        fused = newest_restatement_first(store, fused, past=past)  # which value it wants
     fused = prefer_valid(store, fused, past=past)  # changed facts: current (or older) value first
     sims = dict(vec)
     bm = {**dict(grams), **dict(kw)}
