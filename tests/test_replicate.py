@@ -95,7 +95,7 @@ def test_memcli_keeps_writing_while_replicate_runs(cli, home, tmp_path):
             time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=90)  # replicate stops Litestream within 2 × 20 s
     assert proc.returncode == 0, err
     second = tmp_path / "second"
     code, out, err = cli("--home", second, "restore", "--from", url)

