@@ -68,9 +68,12 @@ def test_replicate_write_more_restore_on_a_second_device(cli, home, tmp_path, mo
 def test_memcli_keeps_writing_while_replicate_runs(cli, home, tmp_path):
     url = f"file://{tmp_path / 'replica'}"
     assert cli("add", "first note")[0] == 0
+    # as in a terminal: Ctrl-C reaches it even when this test runs as a background job (a shell
+    # starts those with SIGINT ignored, and Python then installs no KeyboardInterrupt handler)
     proc = subprocess.Popen([sys.executable, "-m", "memcli", "replicate", url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ})
+                            env={**os.environ},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 30
         while not (tmp_path / "replica" / "ltx").exists():
