@@ -348,9 +348,14 @@ def test_ask_prefers_the_current_fact(mem):
     mem.config.ask_abstain_threshold = 0.0  # the hashed test embedder has low similarities
     answer = ask(mem, "Where does the user live now, Lisbon or Berlin?", use_llm=False)
     assert answer.hits[0].id == new["id"]
+    # the quotes are the person's own messages (the facts only restate them): the one the current
+    # fact rests on first, the one behind the superseded fact after it, marked "earlier"
+    new_msg, old_msg = mem.store.sources_of(new["id"]), mem.store.sources_of(old["id"])
     cited = [c.id for c in answer.citations]
-    assert new["id"] in cited
-    assert old["id"] not in cited or cited.index(new["id"]) < cited.index(old["id"])
+    assert cited[0] in new_msg and new["id"] not in cited
+    if old_msg[0] in cited:
+        assert cited.index(old_msg[0]) > 0
+        assert "earlier, 2023-03-01" in answer.answer.splitlines()[cited.index(old_msg[0])]
 
 
 def test_llm_link_judgement_when_enabled(mem):

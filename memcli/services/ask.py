@@ -27,6 +27,7 @@ from typing import Callable
 from memcli.core.errors import MemcliError
 from memcli.core.models import Filters, Hit
 from memcli.core.text import query_words
+from memcli.retrieval.graph import DERIVED
 from memcli.services.answer_context import (
     Profile,
     build_messages,
@@ -259,8 +260,14 @@ def _cite(hits: list[Hit], numbers: list[int]) -> list[Citation]:
 def _quotes(memory, found: Recall) -> tuple[str, list[int]]:
     threshold = float(memory.config.ask_abstain_threshold)
     qwords = query_words(found.query)
-    nums = evidence_numbers(found.context, qwords, threshold, found.ranked)
-    return extractive_answer(found.context, nums, qwords)
+    derived = [h for h in found.context if h.kind in DERIVED]
+    rests_on = memory.store.sources_map([h.id for h in derived]) if derived else {}
+    nums = evidence_numbers(found.context, qwords, threshold, found.ranked, rests_on)
+    # the person's own words stand for the notes derived from them; a message that stated a
+    # value since superseded is quoted as "earlier", as its superseded fact would be
+    current = {s for h in derived if not h.superseded for s in rests_on.get(h.id, ())}
+    stale = {s for h in derived if h.superseded for s in rests_on.get(h.id, ())} - current
+    return extractive_answer(found.context, nums, qwords, stale)
 
 
 def _extractive(memory, found: Recall, emit, prof: Profile) -> Answer:

@@ -17,11 +17,16 @@ SHORT_SENTENCE = 60  # a best sentence shorter than this brings the next one alo
 
 
 def evidence_numbers(hits: list[Hit], qwords: list[str], threshold: float,
-                     ranked: list[int] | None = None) -> list[int]:
+                     ranked: list[int] | None = None,
+                     rests_on: dict[int, list[int]] | None = None) -> list[int]:
     """The best sources to quote: the relevant ones in rank order (``ranked``: source numbers
-    best first, when the context is not in rank order), else the best one."""
+    best first, when the context is not in rank order), else the best one. A derived note whose
+    source is in the context too is not quoted beside it (``rests_on``: derived id → the ids it
+    rests on): the person's own words are the evidence, the note only restates them."""
     order = ranked or list(range(1, len(hits) + 1))
-    nums = [n for n in order if is_relevant(hits[n - 1], qwords, threshold)]
+    present = {h.id for h in hits}
+    restated = {n for n in order if set((rests_on or {}).get(hits[n - 1].id, ())) & present}
+    nums = [n for n in order if n not in restated and is_relevant(hits[n - 1], qwords, threshold)]
     return nums[:EVIDENCE_ITEMS] or (order[:1] if hits else [])
 
 
@@ -51,12 +56,17 @@ def quote_line(n: int, hit: Hit, qwords: list[str], *, earlier: bool = False) ->
     return f"{label}{head}: \"{quoted(best_sentences(hit.text, qwords), QUOTE_CHARS)}\" [{n}]"
 
 
-def extractive_answer(hits: list[Hit], numbers: list[int], qwords: list[str]) -> tuple[str, list[int]]:
-    """(the quoted lines, the source numbers in the order quoted)."""
-    if any(hits[n - 1].superseded for n in numbers):
-        numbers = sorted(numbers, key=lambda n: hits[n - 1].superseded)  # stable: current first
-    lines = [quote_line(n, hits[n - 1], qwords, earlier=hits[n - 1].superseded)
-             for n in numbers]
+def extractive_answer(hits: list[Hit], numbers: list[int], qwords: list[str],
+                      stale: frozenset[int] | set[int] = frozenset()) -> tuple[str, list[int]]:
+    """(the quoted lines, the source numbers in the order quoted). ``stale``: ids of verbatim
+    items that stated a value a newer fact superseded; they are quoted after the current ones,
+    marked "earlier", like superseded facts."""
+    def earlier(n: int) -> bool:
+        return hits[n - 1].superseded or hits[n - 1].id in stale
+
+    if any(earlier(n) for n in numbers):
+        numbers = sorted(numbers, key=earlier)  # stable: current first
+    lines = [quote_line(n, hits[n - 1], qwords, earlier=earlier(n)) for n in numbers]
     return "\n".join(lines), list(numbers)
 
 
