@@ -80,7 +80,7 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
     An answer often sits next to the line that matches the question ("what did you suggest?" →
     the reply), and multi-turn facts span neighbours."""
     weight = NEIGHBOUR_WEIGHT if weight is None else weight
-    if not weight or not fused or not hasattr(store, "turn_neighbours"):
+    if not weight or not fused:
         return fused
     out = dict(fused)
     near = store.turn_neighbours(list(fused), filters, span=NEIGHBOUR_SPAN)

@@ -8,8 +8,6 @@ demoted for a question about something else it said). No SQL: the store lists th
 
 from __future__ import annotations
 
-from memcli.core.slots import is_state, values_differ
-
 LIFT = 1.05  # the preferred item of a pair scores this much above the other
 STALE = 0.8  # for a present question the stale message also keeps this share of its score
 
@@ -18,7 +16,7 @@ def prefer_valid(store, fused: dict[int, float], *, past: bool) -> dict[int, flo
     """``fused`` (id → score) with each relevant supersession's preferred side ranked first: the
     newer fact and its message (present), or the older ones (past). Items the question did not
     find but a found one points to join with the score they need."""
-    if not fused or not hasattr(store, "supersessions_near"):
+    if not fused:
         return fused
     pairs = relevant_changes(store, fused)
     if not pairs:
@@ -72,9 +70,11 @@ def newest_restatement_first(store, fused: dict[int, float], *, past: bool) -> d
     newest comes first (the oldest first for a question about the past). The best TOP stay the
     same items, only their order changes."""
     top = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
-    if len(top) < 2 or not hasattr(store, "approx_vectors"):
+    if len(top) < 2:
         return fused
     import numpy as np
+
+    from memcli.core.slots import is_state, values_differ  # ~16 ms of regexes: only when used
 
     ids = [i for i, _ in top]
     rows = store.get_items(ids)

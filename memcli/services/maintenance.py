@@ -131,46 +131,34 @@ def diagnose(memory, *, embedder=None) -> Report:
     return report
 
 
+def _add(report: Report, check: str, found: dict[str, list[int]], texts: dict[str, str],
+         fixable=lambda what: True) -> None:
+    """One problem line per non-empty list of ``found`` (e.g. missing/extra/stale ids)."""
+    for what, text in texts.items():
+        ids = found[what]
+        if ids:
+            report.problems.append(Problem(check, f"{len(ids)} {text} ({_ids(ids)})",
+                                           count=len(ids), ids=ids, fixable=fixable(what)))
+
+
 def _consistency(memory, embedder, report: Report) -> None:
     store = memory.store
     model_problems = _check_model(memory, embedder)
     report.problems += model_problems
 
-    fts = store.fts_inconsistencies()
-    for what, text in (("missing", "items have no full-text row"),
-                       ("extra", "full-text rows belong to no item"),
-                       ("stale", "full-text rows differ from their item")):
-        ids = fts[what]
-        if ids:
-            report.problems.append(Problem("fts", f"{len(ids)} {text} ({_ids(ids)})",
-                                           count=len(ids), ids=ids))
-
-    grams = store.gram_inconsistencies()
-    for what, text in (("missing", "items have no gram-index row (CJK and other unsegmented "
-                        "scripts)"), ("extra", "gram-index rows belong to no such item")):
-        ids = grams[what]
-        if ids:
-            report.problems.append(Problem("fts", f"{len(ids)} {text} ({_ids(ids)})",
-                                           count=len(ids), ids=ids))
-
-    vec = store.vec_inconsistencies()
-    vec_fixable = not model_problems
-    for what, text in (("missing", "items have no vector"),
-                       ("extra", "vectors belong to no item"),
-                       ("stale", "vectors carry stale kind/source/date columns")):
-        ids = vec[what]
-        if ids:
-            report.problems.append(Problem("vectors", f"{len(ids)} {text} ({_ids(ids)})",
-                                           count=len(ids), ids=ids,
-                                           fixable=vec_fixable or what == "extra"))
-
-    coarse = store.coarse_inconsistencies()
-    for what, text in (("missing", "vectors are missing from the coarse index"),
-                       ("extra", "coarse index entries belong to no vector")):
-        ids = coarse[what]
-        if ids:
-            report.problems.append(Problem("vectors", f"{len(ids)} {text} ({_ids(ids)})",
-                                           count=len(ids), ids=ids))
+    _add(report, "fts", store.fts_inconsistencies(),
+         {"missing": "items have no full-text row", "extra": "full-text rows belong to no item",
+          "stale": "full-text rows differ from their item"})
+    _add(report, "fts", store.gram_inconsistencies(),
+         {"missing": "items have no gram-index row (CJK and other unsegmented scripts)",
+          "extra": "gram-index rows belong to no such item"})
+    _add(report, "vectors", store.vec_inconsistencies(),
+         {"missing": "items have no vector", "extra": "vectors belong to no item",
+          "stale": "vectors carry stale kind/source/date columns"},
+         fixable=lambda what: not model_problems or what == "extra")
+    _add(report, "vectors", store.coarse_inconsistencies(),
+         {"missing": "vectors are missing from the coarse index",
+          "extra": "coarse index entries belong to no vector"})
 
     orphans = store.foreign_key_orphans()
     by_table: dict[tuple, list] = {}
