@@ -178,12 +178,18 @@ def run_longmemeval(args, readers, embedder, log) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = defaultdict(list)
     cache = longmemeval.CachingEmbedder(embedder)
     taken: Counter = Counter()
-    for entry in longmemeval.iter_questions(args.longmemeval):
+    done = _resume(args.rows, out)
+    for entry in _round_robin(longmemeval.iter_questions(args.longmemeval)):
         qtype = entry.get("question_type", "?")
+        if args.types and qtype not in args.types:
+            continue
         if args.limit and taken[qtype] >= args.limit:
             continue
         taken[qtype] += 1
-        home = Path(tempfile.mkdtemp(prefix="qa-lme-"))
+        if entry["question_id"] in done:
+            continue
+        home = args.work / entry["question_id"] if args.work else \
+            Path(tempfile.mkdtemp(prefix="qa-lme-"))
         try:
             mem, gold_turns = longmemeval.build_memory(entry, home, cache)
             mem.config.llm_n_ctx = args.n_ctx
@@ -206,12 +212,44 @@ def run_longmemeval(args, readers, embedder, log) -> dict[str, list[dict]]:
                     first = ans.citations[0].source.get("message_id") if ans.citations else None
                     row["citation_support"] = float(first is not None and support(first))
                 out[label].append(row)
+                if args.rows:
+                    with open(args.rows, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps({"question_id": entry["question_id"],
+                                             "reader": label, **row}) + "\n")
             log(f"[{sum(taken.values())}] {entry['question_id']} {qtype}: "
                 f"{mem.store.counts()['messages']} messages")
             mem.close()
         finally:
-            shutil.rmtree(home, ignore_errors=True)
+            if not args.work:
+                shutil.rmtree(home, ignore_errors=True)
     return out
+
+
+def _round_robin(entries) -> list[dict]:
+    """One question of each type in turn, so a part of the split (``--limit``, or a run cut
+    short with ``--rows``) holds every type in the same proportion."""
+    by: dict[str, list[dict]] = defaultdict(list)
+    for e in entries:
+        by[e.get("question_type", "?")].append(e)
+    queues = list(by.values())
+    out = []
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
+
+
+def _resume(rows_file, out: dict[str, list[dict]]) -> set[str]:
+    """``--rows``: the rows an earlier run wrote (one per question and reader) count again, and
+    their questions are not asked twice."""
+    done: set[str] = set()
+    if rows_file and Path(rows_file).exists():
+        for line in Path(rows_file).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            done.add(row.pop("question_id"))
+            out[row.pop("reader")].append(row)
+    return done
 
 
 # ---- report ------------------------------------------------------------------------------------
@@ -282,6 +320,9 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=10, help="LoCoMo conversations")
     ap.add_argument("--limit", type=int, default=None,
                     help="only the first N questions of each category (LoCoMo) / type (LongMemEval)")
+    ap.add_argument("--types", type=lambda v: set(filter(None, v.split(","))), default=None,
+                    help="LongMemEval: only these question types (comma-separated, e.g. "
+                         "knowledge-update)")
     ap.add_argument("--readers", default="evidence",
                     help="comma-separated: evidence (= evidence/small + evidence/capable), bundled, "
                          "model, endpoint")
@@ -293,6 +334,12 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
     ap.add_argument("--json", type=Path, default=None, help="write the summaries here")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="LongMemEval: keep each question's store in WORK/<question id> and "
+                         "reuse it (benchmarks/longmemeval.py --work builds the same stores)")
+    ap.add_argument("--rows", type=Path, default=None,
+                    help="LongMemEval: append each question's result here as it finishes, and "
+                         "resume from what the file holds")
     args = ap.parse_args(argv)
     names = [n for n in args.readers.split(",") if n]
     if args.model and "model" not in names:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from memcli.services import replicate as rep
+from memcli.store import state
+from memcli.store.database import Store
 
 VOLATILE = ("database", "size_bytes")
 
@@ -83,6 +85,11 @@ def test_memcli_keeps_writing_while_replicate_runs(cli, home, tmp_path):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.2)
         first = rep.replica_state(url)["txid"]
+        db = home / "memcli.db"
+        assert state.replicating(db)  # so memcli's writers leave checkpoints to Litestream
+        assert autocheckpoint(db) == 0
+        code, _, err = cli("replicate", url, "--once")
+        assert code == 1 and "already running" in err
         for i in range(20):  # writes go through while Litestream holds its read transaction
             assert cli("add", f"note number {i} written during replication",
                        "--no-digest")[0] == 0
@@ -100,12 +107,39 @@ def test_memcli_keeps_writing_while_replicate_runs(cli, home, tmp_path):
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         out, err = proc.communicate(timeout=90)  # replicate stops Litestream within 2 × 20 s
     assert proc.returncode == 0, err
+    assert not state.replicating(db) and autocheckpoint(db) == 1000
     second = tmp_path / "second"
     code, out, err = cli("--home", second, "restore", "--from", url)
     assert code == 0, err
     code, out, _ = cli("--home", second, "stats", "--json")
     got = {k: v for k, v in json.loads(out).items() if k not in VOLATILE}
     assert got == want
+
+
+def autocheckpoint(db: Path) -> int:
+    """wal_autocheckpoint of a writer that has just begun a transaction on ``db``."""
+    with Store(db) as s:
+        with s.transaction():
+            return s.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+
+def test_writers_follow_replication_as_it_starts_and_stops(tmp_path):
+    db = tmp_path / "memcli.db"
+    with Store(db) as s:  # a long-lived writer (memcli chat, mcp) opened before replication
+        def pages() -> int:
+            with s.transaction():
+                s.set_meta("probe", "x")
+            return s.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+        assert pages() == 1000 and not state.replicating(db)
+        with state.replicating_lock(db):
+            assert state.replicating(db)
+            assert pages() == 0
+            with pytest.raises(rep.MemcliError, match="already running"):
+                with state.replicating_lock(db):
+                    pass
+        assert not state.replicating(db)
+        assert pages() == 1000
 
 
 def test_replicate_without_litestream_says_how_to_get_it(cli, tmp_path, monkeypatch):

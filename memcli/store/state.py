@@ -6,13 +6,19 @@ file ``memcli.db-damaged`` is left beside the database and every write is refuse
 ``memcli doctor --fix`` (or a clean ``memcli doctor``) clears it, so nothing keeps writing into a
 broken file. A full check on every open would cost ~65 ms per 30 MB (BENCHMARKS.md); instead
 ``connect`` runs ``PRAGMA quick_check`` only when it finds the last writer stopped uncleanly (a
-non-empty WAL that no running process holds)."""
+non-empty WAL that no running process holds).
+
+Replication is remembered too, while it runs: ``memcli replicate`` holds a lock on
+``memcli.db-replicating`` (it and its Litestream child), and a writer that finds the lock held
+leaves checkpoints to Litestream (see ``Store.transaction``)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from memcli.core.errors import MemcliError
 
@@ -25,6 +31,7 @@ CORRUPT_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB (primary codes)
 READONLY_WORDS = ("readonly", "read-only", "unable to open database file",
                   "attempt to write")
 DAMAGE_SUFFIX = "-damaged"
+REPLICATING_SUFFIX = "-replicating"
 
 
 class DatabaseDamaged(MemcliError):
@@ -41,6 +48,52 @@ def companions(db: Path) -> list[Path]:
 
 def damage_marker(db: Path) -> Path:
     return Path(f"{db}{DAMAGE_SUFFIX}")
+
+
+def replication_marker(db: Path) -> Path:
+    return Path(f"{db}{REPLICATING_SUFFIX}")
+
+
+@contextmanager
+def replicating_lock(db: Path) -> Iterator[int]:
+    """Held while Litestream replicates ``db``: an exclusive flock on the marker file. Yields the
+    descriptor so the Litestream child can inherit it (the lock then lasts until both have
+    exited: Litestream still runs for a moment after a kill -9 of memcli). Raises MemcliError
+    when another ``memcli replicate`` already runs on this memory."""
+    if os.name != "posix":  # no fcntl: nothing to tell writers
+        yield -1
+        return
+    import fcntl
+
+    fd = os.open(replication_marker(db), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise MemcliError(f"memcli replicate is already running for {db}") from None
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def replicating(db: Path) -> bool:
+    """Whether ``memcli replicate`` (or its Litestream) runs on ``db`` now: the marker's lock
+    is held. One stat when it never ran; an open and a lock attempt when the marker exists."""
+    if os.name != "posix":
+        return False
+    import fcntl
+
+    try:
+        fd = os.open(replication_marker(db), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # drops a lock it took
+    return False
 
 
 def is_corruption(exc: BaseException) -> bool:

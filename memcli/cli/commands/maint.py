@@ -68,6 +68,7 @@ def doctor(
         replica = report.checked.get("replica")
         if replica:
             typer.echo(f"replica: {replica['url']} up to transaction {replica['txid']} "
-                       f"({replica['updated_at']})")
+                       f"({replica['updated_at']}); memcli replicate "
+                       f"{'is running' if replica['running'] else 'is not running'}")
     if not report.ok:
         raise typer.Exit(1)
