@@ -251,24 +251,42 @@ class ItemsMixin:
     def fts_search(self, match: str, limit: int, filters: Filters | None = None
                    ) -> list[tuple[int, float]]:
         """(item id, bm25) best first; bm25 is negated so bigger is better."""
-        if not match:
-            return []
-        where, params = filter_sql(filters)
-        sql = ("SELECT items_fts.rowid, -bm25(items_fts, 2.0, 1.0, 1.5) AS s FROM items_fts "
-               "JOIN items ON items.id = items_fts.rowid "
-               f"WHERE items_fts MATCH ?{where} ORDER BY bm25(items_fts, 2.0, 1.0, 1.5) LIMIT ?")
-        return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
+        return self._bm25_search("items_fts", "2.0, 1.0, 1.5", match, limit, filters)
 
     def gram_search(self, match: str, limit: int, filters: Filters | None = None
                     ) -> list[tuple[int, float]]:
         """Like ``fts_search``, on the gram index of unsegmented scripts (core/scripts.py)."""
+        return self._bm25_search(GRAMS_TABLE, "", match, limit, filters)
+
+    def _bm25_search(self, table: str, weights: str, match: str, limit: int,
+                     filters: Filters | None) -> list[tuple[int, float]]:
+        """The best ``limit`` rows of the FTS5 ``table`` for ``match`` by bm25 (column
+        ``weights``), negated. Without filters the FTS table is read alone: joining ``items``
+        cost a B-tree seek into the wide items rows for every matching row (~2/3 of the time
+        for a common word at 1M items, BENCHMARKS.md). bm25 is computed once per row (the ORDER
+        BY names the selected column)."""
         if not match:
             return []
         where, params = filter_sql(filters)
-        sql = (f"SELECT {GRAMS_TABLE}.rowid, -bm25({GRAMS_TABLE}) AS s FROM {GRAMS_TABLE} "
-               f"JOIN items ON items.id = {GRAMS_TABLE}.rowid "
-               f"WHERE {GRAMS_TABLE} MATCH ?{where} ORDER BY bm25({GRAMS_TABLE}) LIMIT ?")
-        return [(r[0], r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
+        args = ", " + weights if weights else ""
+        if not where:
+            sql = (f"SELECT rowid, bm25({table}{args}) AS s FROM {table} "
+                   f"WHERE {table} MATCH ? ORDER BY s LIMIT ?")
+        else:  # ties broken by id: the same hits whichever side the plan starts from
+            join = "JOIN" if self._items_first(filters) else "CROSS JOIN"
+            sql = (f"SELECT {table}.rowid, bm25({table}{args}) AS s FROM {table} {join} items "
+                   f"ON items.id = {table}.rowid WHERE {table} MATCH ?{where} "
+                   f"ORDER BY s, {table}.rowid LIMIT ?")
+        return [(r[0], -r[1]) for r in self.conn.execute(sql, [match, *params, limit])]
+
+    @staticmethod
+    def _items_first(filters: Filters) -> bool:
+        """May SQLite start a filtered search from an index on ``items`` and run the MATCH once
+        per item? Only for a conversation or tag filter (left to its planner, few items). A kind,
+        source or date filter starts from the FTS rows: the planner took the items index for
+        those, and at 1M items that cost 44 s of CPU (kind = message, the last third of the
+        dates) where reading the matching FTS rows first takes 0.1-0.3 s (BENCHMARKS.md)."""
+        return bool(filters.conversation or filters.tags)
 
     def turn_neighbours(self, ids: Sequence[int], filters: Filters | None = None, span: int = 1
                         ) -> dict[int, list[tuple[int, int]]]:
