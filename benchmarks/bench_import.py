@@ -6,6 +6,11 @@ thing) and the same conversations as JSONL, imports each into a fresh memory thr
 split into parse+validate, embedding and database writes. A re-import (must add 0) is timed too.
 
     .venv/bin/python benchmarks/bench_import.py [--messages 5000] [--per-conversation 20]
+    .venv/bin/python benchmarks/bench_import.py --messages 2000 --sources jsonl --precision fp32,int8 --probe
+
+``--precision``: the bulk-embedding precision(s) (``$MEMCLI_EMBED_PRECISION``), each imported in the
+same run, alternated; ``--probe``: also a matrix-multiply probe (bench_embed.py) in the same run,
+so the embedding's FLOP rate is reported as a fraction of the machine's measured peak.
 """
 
 from __future__ import annotations
@@ -86,23 +91,41 @@ class TimedEmbedder:
     def __init__(self, inner):
         self.inner, self.model_id, self.dim, self.seconds, self.texts = inner, inner.model_id, \
             inner.dim, 0.0, 0
+        self.calls: list[list[str]] = []  # what each call embedded (for the FLOP count)
+        self.cpu_seconds = 0.0
 
     def embed(self, texts):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = self.inner.embed(texts)
         self.seconds += time.perf_counter() - t
+        self.cpu_seconds += time.process_time() - c
         self.texts += len(texts)
+        self.calls.append(list(texts))
         return out
 
+    def work(self) -> dict:
+        """Tokens, padded tokens and FLOPs of everything embedded (bench_embed.padded_work)."""
+        from bench_embed import padded_work
 
-def run_one(source: str, path: Path, embedder, workdir: Path, digest: bool = False) -> dict:
+        total = {"tokens": 0, "padded": 0, "flops": 0.0}
+        if getattr(self.inner, "tokenizer", None) is None:
+            return total
+        for texts in self.calls:
+            for k, v in padded_work(self.inner, texts).items():
+                total[k] += v
+        return total
+
+
+def run_one(source: str, path: Path, embedder, workdir: Path, digest: bool = False,
+            tag: str = "") -> dict:
     """One import into a fresh memory; ``digest``: followed by the digest `memcli import` now runs
     by itself (the default, deterministic one), timed as part of the import."""
     from memcli.services.ingest import import_path
     from memcli.services.memory import Memory
 
     timed = TimedEmbedder(embedder)
-    with Memory(workdir / f"home-{source}{'-digest' if digest else ''}", embedder=timed) as mem:
+    with Memory(workdir / f"home-{source}{'-digest' if digest else ''}{tag}",
+                embedder=timed) as mem:
         t, cpu = time.perf_counter(), time.process_time()
         r = import_path(mem, source, path)
         digest_s = 0.0
@@ -113,6 +136,7 @@ def run_one(source: str, path: Path, embedder, workdir: Path, digest: bool = Fal
             run_digest(mem)
             digest_s = time.perf_counter() - d
         total, cpu = time.perf_counter() - t, time.process_time() - cpu
+        work = timed.work()
         t = time.perf_counter()
         again = import_path(mem, source, path)
         re_s = time.perf_counter() - t
@@ -121,11 +145,27 @@ def run_one(source: str, path: Path, embedder, workdir: Path, digest: bool = Fal
             sum(1 for _ in __import__(f"memcli.importers.{source}", fromlist=["parse"]).parse(path))
         parse_s = (time.perf_counter() - t) / 3
     return {"source": source + (" + auto-digest" if digest else ""), "added": r.added,
+            "embed_tokens": work["tokens"], "embed_flops": work["flops"],
+            "embed_cpu_s": timed.cpu_seconds,
             "digest_s": digest_s, "total_s": total, "embed_s": timed.seconds,
             "parse_s": parse_s, "write_s": max(0.0, total - timed.seconds - 2 * parse_s),
             "msg_per_s": r.added / total if total else 0.0, "cpu_s": cpu,
             "msg_per_cpu_s": r.added / cpu if cpu else 0.0, "reimport_added": again.added,
             "reimport_s": re_s}
+
+
+def probe_row(r: dict, peak: dict) -> list:
+    """The embedding's achieved rate against the GEMM peak measured in the same run (by wall
+    clock on all cores, and per CPU-second on one thread: a busy machine moves the second little),
+    and the import rate if embedding ran at the per-CPU-s peak on every core (the rest unchanged)."""
+    cores = os.cpu_count() or 1
+    wall = r["embed_flops"] / max(r["embed_s"], 1e-9) / 1e9
+    cpu = r["embed_flops"] / max(r["embed_cpu_s"], 1e-9) / 1e9
+    at_peak_s = (r["total_s"] - r["embed_s"]
+                 + r["embed_flops"] / max(cores * peak["cpu"], 1e-9) / 1e9)
+    return [r["precision"], f"{peak['wall']:.0f}", f"{wall:.0f}", f"{wall / max(peak['wall'], 1e-9):.0%}",
+            f"{peak['cpu']:.0f}", f"{cpu:.0f}", f"{cpu / max(peak['cpu'], 1e-9):.0%}",
+            f"{r['added'] / at_peak_s:.0f}"]
 
 
 def main(argv=None) -> None:
@@ -137,7 +177,15 @@ def main(argv=None) -> None:
     ap.add_argument("--short", action="store_true", help="one-sentence messages (~12 tokens)")
     ap.add_argument("--digest", action="store_true",
                     help="also import each source with the automatic digest and report the ratio")
+    ap.add_argument("--precision", default=None,
+                    help="bulk-embedding precision(s), comma-separated: fp32, int8 "
+                         "(default: the product's, $MEMCLI_EMBED_PRECISION)")
+    ap.add_argument("--probe", action="store_true",
+                    help="also measure the fp32/int8 matrix-multiply peak in the same run")
     args = ap.parse_args(argv)
+    from memcli.backends.embedders import PRECISION_ENV, bulk_precision
+
+    precisions = (args.precision or bulk_precision()).split(",")
 
     convs = make_export(args.messages, args.per_conversation, short=args.short)
     with tempfile.TemporaryDirectory(prefix="memcli-bench-import-") as tmp:
@@ -146,20 +194,32 @@ def main(argv=None) -> None:
         files["chatgpt"].write_text(json.dumps(convs))
         files["jsonl"].write_text(to_jsonl(convs))
         n_msgs = sum(len(c["mapping"]) - 1 for c in convs)
-        t = time.perf_counter()
-        embedder = make_embedder(args.embedder)
-        embedder.embed(["warm up"])
-        load_s = time.perf_counter() - t
+        embedders, load_s = {}, 0.0
+        for p in precisions:
+            os.environ[PRECISION_ENV] = p
+            t = time.perf_counter()
+            embedders[p] = make_embedder(args.embedder)
+            embedders[p].embed([f"warm up {i}" for i in range(8)])  # bulk session too
+            load_s = max(load_s, time.perf_counter() - t)
+        embedder = embedders[precisions[0]]
         tok = getattr(embedder, "tokenizer", None)
         sample = [n["message"]["content"]["parts"][0] for c in convs[:20]
                   for n in c["mapping"].values() if n["message"]]
         avg_tokens = (sum(min(256, len(e.ids)) for e in tok.encode_batch(sample)) / len(sample)
                       if tok else None)
         rows = []
+        peaks = {p: {"wall": 0.0, "cpu": 0.0} for p in ("fp32", "int8")}
         for s in args.sources.split(","):
-            rows.append(run_one(s, files[s], embedder, work))
-            if args.digest:
-                rows.append(run_one(s, files[s], embedder, work, digest=True))
+            for p in precisions:  # alternated: a busy machine slows each the same way
+                if args.probe:
+                    from bench_embed import probe_all
+
+                    for q, got in probe_all(os.cpu_count() or 1).items():
+                        peaks[q] = {k: max(peaks[q][k], got[k]) for k in got}
+                rows.append(run_one(s, files[s], embedders[p], work, tag=f"-{p}") | {"precision": p})
+                if args.digest:
+                    rows.append(run_one(s, files[s], embedders[p], work, digest=True,
+                                        tag=f"-{p}") | {"precision": p})
 
     extra = {
         "data": f"synthetic export, {len(convs)} conversations × {args.per_conversation} messages "
@@ -172,13 +232,20 @@ def main(argv=None) -> None:
     }
     print(header("Import throughput (embeddings included)", extra=extra))
     print()
-    print(table(["source", "added", "wall s", "msg/s (wall)", "CPU s", "msg per CPU-s",
-                 "embed s", "parse+validate s (per pass)", "db write s", "re-import added",
-                 "re-import s"],
-                [[r["source"], r["added"], r["total_s"], f"{r['msg_per_s']:.1f}", r["cpu_s"],
-                  f"{r['msg_per_cpu_s']:.1f}", r["embed_s"], r["parse_s"], r["write_s"],
-                  r["reimport_added"], r["reimport_s"]] for r in rows]))
+    print(table(["source", "precision", "added", "wall s", "msg/s (wall)", "CPU s",
+                 "msg per CPU-s", "embed s", "embed tokens/s", "parse+validate s (per pass)",
+                 "db write s", "re-import added", "re-import s"],
+                [[r["source"], r["precision"], r["added"], r["total_s"], f"{r['msg_per_s']:.1f}",
+                  r["cpu_s"], f"{r['msg_per_cpu_s']:.1f}", r["embed_s"],
+                  f"{r['embed_tokens'] / max(r['embed_s'], 1e-9):,.0f}", r["parse_s"],
+                  r["write_s"], r["reimport_added"], r["reimport_s"]] for r in rows]))
     print()
+    if args.probe:
+        print(table(["precision", "GEMM peak, wall, all cores (G/s)", "embedding, wall (G/s)",
+                     "fraction", "GEMM peak per CPU-s (G/s)", "embedding per CPU-s (G/s)",
+                     "fraction", f"msg/s at the per-CPU-s peak on {os.cpu_count()} cores"],
+                    [probe_row(r, peaks[r["precision"]]) for r in rows]))
+        print()
     embed_share = 100 * sum(r['embed_s'] for r in rows) / max(1e-9, sum(r['total_s'] for r in rows))
     print(f"CPU s counts every thread of the process; on an otherwise idle machine with "
           f"{os.cpu_count()} cores the wall-clock rate could reach at most "

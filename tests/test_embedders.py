@@ -38,15 +38,51 @@ def reference():
 
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["minilm", "onnx"])
-def test_fast_paths_match_sentence_transformers(reference, name):
+def test_fast_paths_match_sentence_transformers(reference, name, monkeypatch):
     from memcli.backends.factory import make_embedder
 
+    monkeypatch.setenv("MEMCLI_EMBED_PRECISION", "fp32")
     e = make_embedder(name)
     batch = e.embed(TEXTS)  # minilm: > small_batch → onnxruntime with padding
     singles = np.stack([e.embed([t])[0] for t in TEXTS])  # minilm: numpy path
     assert batch.shape == (len(TEXTS), 384)
     assert np.abs(batch - reference).max() < 1e-5
     assert np.abs(singles - reference).max() < 1e-5
+
+
+def test_bulk_precision_reads_the_environment(monkeypatch):
+    from memcli.backends import embedders
+    from memcli.core.errors import MemcliError
+
+    monkeypatch.delenv(embedders.PRECISION_ENV, raising=False)
+    assert embedders.bulk_precision() == embedders.DEFAULT_PRECISION
+    monkeypatch.setenv(embedders.PRECISION_ENV, " INT8 ")
+    assert embedders.bulk_precision() == "int8"
+    monkeypatch.setenv(embedders.PRECISION_ENV, "fp16")
+    with pytest.raises(MemcliError, match="use int8 or fp32"):
+        embedders.bulk_precision()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["minilm", "onnx"])
+def test_int8_bulk_stays_close_and_queries_stay_fp32(reference, name, monkeypatch):
+    """int8 is for bulk work only: a batch of more than small_batch texts runs the int8 copy (same
+    model id, vectors within cosine ~0.99 of fp32), a query gets the exact fp32 vector."""
+    from memcli.backends import embedders
+    from memcli.backends.factory import make_embedder
+
+    monkeypatch.setenv(embedders.PRECISION_ENV, "int8")
+    e = make_embedder(name)
+    assert (e.model_id, e.dim) == (embedders.MINILM_ID, embedders.MINILM_DIM)
+    batch = e.embed(TEXTS)
+    assert batch.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    cos = (batch * reference).sum(axis=1)
+    assert cos.min() > 0.95, cos
+    assert np.abs(batch - reference).max() > 1e-4  # it really ran int8
+    singles = np.stack([e.embed([t])[0] for t in TEXTS])
+    assert np.abs(singles - reference).max() < 1e-5
+    assert embedders.int8_path(embedders.onnx_cache_path()).exists()
 
 
 @pytest.mark.integration

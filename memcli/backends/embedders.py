@@ -4,6 +4,12 @@ the reference the others are tested against) — and `hash`, the deterministic b
 (``memcli.backends.fakes.HashEmbedder``).
 
 Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot product.
+
+Bulk embedding (more than a few texts at once: imports) runs an int8 copy of the model by default
+(``$MEMCLI_EMBED_PRECISION``: ``int8`` or ``fp32``); a query is always embedded in fp32. Both give
+the same model's vectors (cosine ~0.99 to each other), so stored vectors of either kind mix: the
+model id stays the same and no reindex is needed. BENCHMARKS.md ("Import throughput") has the
+recall that decided it.
 """
 
 from __future__ import annotations
@@ -102,6 +108,19 @@ class SbertEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
 
+PRECISION_ENV = "MEMCLI_EMBED_PRECISION"
+PRECISIONS = ("int8", "fp32")
+DEFAULT_PRECISION = "int8"  # LoCoMo and LongMemEval recall unchanged (BENCHMARKS.md)
+
+
+def bulk_precision() -> str:
+    """The precision of bulk embedding: ``$MEMCLI_EMBED_PRECISION`` or the default (int8)."""
+    value = (os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION).strip().lower()
+    if value not in PRECISIONS:
+        raise MemcliError(f"{PRECISION_ENV}={value!r} is not a precision; use int8 or fp32")
+    return value
+
+
 def onnx_cache_path() -> Path:
     from memcli.core.config import cache_dir
 
@@ -143,6 +162,35 @@ def export_onnx(dest: Path, model_dir: Path | None = None) -> Path:
     return dest
 
 
+def int8_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".int8.onnx")
+
+
+def quantize_int8(src: Path, dest: Path) -> Path:
+    """One-time int8 copy of the exported model (no torch; written atomically): dynamic
+    quantisation of every MatMul, weights int8 per output channel, activations quantised per call.
+    onnxruntime runs those with its VNNI (AVX-512/AVX2) int8 kernels."""
+    import logging
+
+    onnxruntime()  # telemetry off before onnxruntime.quantization imports onnxruntime
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = dest.with_name(f"{dest.stem}.tmp{os.getpid()}.onnx")
+    logging.disable(logging.WARNING)  # "consider pre-processing": advice for conv nets
+    try:
+        # a ModelProto, not a path: shape inference then runs in a private temp dir rather than
+        # writing "model-inferred.onnx" beside the source, which two processes would share
+        quantize_dynamic(onnx.load(str(src)), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        logging.disable(logging.NOTSET)
+    os.replace(tmp, dest)
+    _optimize(dest)
+    return dest
+
+
 def _optimized_path(path: Path) -> Path:
     return path.with_name(path.stem + ".opt.onnx")
 
@@ -163,27 +211,53 @@ def _optimize(path: Path) -> None:
 
 class OnnxEmbedder:
     """all-MiniLM-L6-v2 with onnxruntime + tokenizers: same vectors as sentence-transformers,
-    without importing torch on every command. The ONNX file is exported once into the cache dir."""
+    without importing torch on every command. The ONNX file is exported once into the cache dir.
+    ``precision="int8"`` (the default, see :func:`bulk_precision`) embeds batches of more than
+    ``small_batch`` texts with the int8 copy (made once, next to the export) and fewer (a query)
+    in fp32; ``"fp32"`` embeds everything in fp32."""
 
     model_id = MINILM_ID
     dim = MINILM_DIM
+    small_batch = 4
 
-    def __init__(self, model_path: Path | None = None):
-        ort = onnxruntime()
+    def __init__(self, model_path: Path | None = None, precision: str | None = None,
+                 threads: int | None = None):
+        self._ort = ort = onnxruntime()
+        self.threads = threads or os.cpu_count() or 1  # onnxruntime threads (benchmarks pass 1)
 
         model_dir = minilm_dir()
-        path = model_path or onnx_cache_path()
+        self.path = path = model_path or onnx_cache_path()
         if not path.exists():
             print("memcli: preparing the embedding model (one time, ~20 s)…", file=sys.stderr)
             export_onnx(path, model_dir)
         self.tokenizer = _tokenizer(model_dir)
-        self.session = self._session(ort, path)
+        self.precision = precision or bulk_precision()
+        self._fp32 = self._int8 = None
+        if self.precision == "int8":
+            q = int8_path(path)
+            if not q.exists():
+                print("memcli: preparing the int8 embedding model (one time, ~10 s)…",
+                      file=sys.stderr)
+                quantize_int8(path, q)
+            self._int8 = self._session(ort, q, self.threads)
+        else:
+            self._fp32 = self._session(ort, path, self.threads)
+
+    @property
+    def session(self):
+        """The fp32 session (made on first use when bulk work runs in int8)."""
+        if self._fp32 is None:
+            self._fp32 = self._session(self._ort, self.path, self.threads)
+        return self._fp32
+
+    def session_for(self, n_texts: int):
+        return self._int8 if self._int8 is not None and n_texts > self.small_batch else self.session
 
     @staticmethod
-    def _session(ort, path: Path):
+    def _session(ort, path: Path, threads: int):
         def options(level):
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = os.cpu_count() or 1
+            opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
             opts.graph_optimization_level = level
@@ -212,6 +286,7 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        session = self.session_for(len(texts))
         encs = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))  # less padding
         for idx in _batches(order, [len(e.ids) for e in encs], batch_size):
@@ -222,7 +297,7 @@ class OnnxEmbedder:
                 n = len(encs[i].ids)
                 ids[row, :n] = encs[i].ids
                 mask[row, :n] = 1
-            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask,
                                              "token_type_ids": np.zeros_like(ids)})[0]
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
