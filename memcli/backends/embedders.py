@@ -172,7 +172,7 @@ def quantize_int8(src: Path, dest: Path) -> Path:
     onnxruntime runs those with its VNNI (AVX-512/AVX2) int8 kernels."""
     import logging
 
-    onnxruntime()  # telemetry off before onnxruntime.quantization imports onnxruntime
+    onnxruntime()  # turns its telemetry off before onnxruntime.quantization imports it
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
