@@ -8,7 +8,8 @@ Two sources:
   sister moved to Berlin") in between. Phrasings come in three splits: ``dev`` (those the rules
   were written against, the issue's examples), ``heldout`` (written apart from the rules; its
   first run is in BENCHMARKS.md, and the rules were then widened after looking at its misses,
-  so it is no longer unseen) and ``blind`` (written after that and measured untuned).
+  so it is no longer unseen), ``blind`` (written after that and measured untuned) and ``fresh``
+  (written after the attribute-words rules, in other words again, to check their generality).
   Measured per question: the first hit (``memcli search``, and the context ``memcli ask`` would
   cite, services/ask.recall) that holds any value of the attribute holds the current one (present
   questions) or an older one (past questions); and false supersessions (a fact closed by a fact
@@ -51,6 +52,9 @@ ATTRS: dict[str, dict] = {
         blind=(["We rent a small house in {v}, close to the station."],
                ["Finally unpacked the last boxes in {v}.", "Moving day went fine, we now live in {v}.",
                 "Big news: we relocated to {v} in the summer."]),
+        fresh=(["Our address has been in {v} for a while now."],
+               ["The move is done, {v} is home now.", "We signed the lease on a flat in {v}.",
+                "Picked up the keys to our place in {v} yesterday."]),
         present=["Where do I live?", "Which city am I living in these days?"],
         past=["Where did I live before I moved?", "Which city did I live in previously?"]),
     "employer": dict(
@@ -62,6 +66,9 @@ ATTRS: dict[str, dict] = {
         blind=(["I'm a contractor for {v} right now."],
                ["Today was my first day at {v}.", "I left my old company and now work for {v}.",
                 "Handed in my notice, I start at {v} next month."]),
+        fresh=(["I'm on the data team at {v}."],
+               ["Last week was my final day at the old job, now I'm with {v}.",
+                "New chapter: I'm employed by {v} since March."]),
         present=["Where do I work?", "Which company am I working for now?"],
         past=["Where did I work before?", "What was my previous employer?"]),
     "car": dict(
@@ -73,6 +80,9 @@ ATTRS: dict[str, dict] = {
         blind=(["We get around in a {v}, mostly on weekends."],
                ["Our new car is a {v}, it arrived on Tuesday.",
                 "Got rid of the old car, now I drive a {v}."]),
+        fresh=(["Our family car is a {v}."],
+               ["The dealer swapped our old car for a {v}.",
+                "We now have a {v} as our only car."]),
         present=["What car do I drive?", "Which car do I have these days?"],
         past=["What car did I drive before?", "Which car did I use to have?"]),
     "band": dict(
@@ -83,6 +93,8 @@ ATTRS: dict[str, dict] = {
                   "Honestly my favorite band now is {v}."]),
         blind=(["Nobody beats {v}, they're my favourite band."],
                ["Lately {v} has become my favourite band.", "My favourite band is now {v}."]),
+        fresh=(["I listen to {v} all day, my favourite band by far."],
+               ["My favourite band has changed, it's {v} now."]),
         present=["What is my favourite band?", "Which band do I like most these days?"],
         past=["What was my favourite band before?", "Which band did I use to like most?"]),
     "phone": dict(
@@ -92,6 +104,8 @@ ATTRS: dict[str, dict] = {
                  ["New number: {v}, please update it.", "My cell is now {v}."]),
         blind=(["Text me on {v} any time."],
                ["I changed my number, it's {v} now.", "Please use my new number {v}."]),
+        fresh=(["You can reach me at {v}."],
+               ["My number changed to {v} last week.", "Got a new SIM, my number is {v}."]),
         present=["What is my phone number?", "What's my current mobile number?"],
         past=["What was my old phone number?", "What was my previous number?"]),
     "email": dict(
@@ -102,6 +116,8 @@ ATTRS: dict[str, dict] = {
                  ["My email is now {v}, the old one is closed."]),
         blind=(["Send things to {v}, that's my email."],
                ["I switched email, use {v} from now on."]),
+        fresh=(["Write to me at {v}."],
+               ["I've moved my email to {v}."]),
         present=["What is my email address?"],
         past=["What was my previous email address?"]),
     "job": dict(
@@ -112,6 +128,8 @@ ATTRS: dict[str, dict] = {
                  ["I'm now working as a {v}.", "My new role is {v}, starting this month."]),
         blind=(["I've been a {v} for three years."],
                ["Got the promotion: I'm a {v} now.", "I changed careers and became a {v}."]),
+        fresh=(["My title at work is {v}."],
+               ["They made me {v} last month."]),
         present=["What is my job title?", "What do I do for work these days?"],
         past=["What was my job title before?", "What role did I have previously?"]),
     "gym": dict(
@@ -121,6 +139,8 @@ ATTRS: dict[str, dict] = {
                  ["I switched gyms, I train at {v} now.", "These days I train at {v}."]),
         blind=(["I go to {v} three times a week."],
                ["I cancelled my old membership and go to {v} now."]),
+        fresh=(["I have a membership at {v}."],
+               ["My membership moved to {v} this year."]),
         present=["Which gym do I go to?", "Where do I train these days?"],
         past=["Which gym did I go to before?", "Where did I use to train?"]),
     "language": dict(
@@ -130,6 +150,8 @@ ATTRS: dict[str, dict] = {
                  ["Dropped my old course, I'm studying {v} on weekday mornings now."]),
         blind=(["I take {v} lessons on Tuesdays."],
                ["I've switched to {v} lessons this term."]),
+        fresh=(["I'm taking {v} classes at the community college."],
+               ["This year my language course is {v}."]),
         present=["Which language am I learning?", "What language am I studying these days?"],
         past=["Which language was I learning before?", "What language did I study first?"]),
 }
@@ -224,7 +246,7 @@ def tag_of(mem, item_id: int) -> str:
     return tags[0] if tags else "?"
 
 
-def evaluate(mem, p: dict, *, with_recall: bool) -> dict:
+def evaluate(mem, p: dict, *, with_recall: bool, show: bool = False) -> dict:
     from memcli.services.ask import recall
 
     out = {"present": [0, 0], "past": [0, 0], "past_previous": [0, 0], "recall_present": [0, 0]}
@@ -236,6 +258,10 @@ def evaluate(mem, p: dict, *, with_recall: bool) -> dict:
             got = first_value([h.text for h in hits], values)
             out["present"][0] += got == cur
             out["present"][1] += 1
+            if got != cur and show:
+                print(f"  MISS present {attr} {values} got {got!r}: {q}")
+                for h in hits[:4]:
+                    print(f"      {h.kind:8} {h.score:.3f} {h.created_at[:10]} {h.text[:90]}")
             if with_recall:
                 r = recall(mem, q, now=p["end"])
                 got = first_value([h.text for h in r.context or r.hits], values)
@@ -246,6 +272,10 @@ def evaluate(mem, p: dict, *, with_recall: bool) -> dict:
             got = first_value([h.text for h in hits], values)
             out["past"][0] += got in older
             out["past"][1] += 1
+            if got not in older and show:
+                print(f"  MISS past {attr} {values} got {got!r}: {q}")
+                for h in hits[:4]:
+                    print(f"      {h.kind:8} {h.score:.3f} {h.created_at[:10]} {h.text[:90]}")
             out["past_previous"][0] += got == older[-1]
             out["past_previous"][1] += 1
     false = missed = 0
@@ -256,12 +286,17 @@ def evaluate(mem, p: dict, *, with_recall: bool) -> dict:
             a, b = tag_of(mem, f["id"]), tag_of(mem, f["superseded_by"])
             if a.split(":")[0] != b.split(":")[0] or a.startswith("filler"):
                 false += 1
+                if show:
+                    print(f"  FALSE {f['text'][:70]!r} closed by "
+                          f"{by_id.get(f['superseded_by'], {}).get('text', '?')[:70]!r}")
     for attr, values in p["truth"].items():
         for f in facts:
             t = tag_of(mem, f["id"])
             if t.startswith(attr + ":") and int(t.split(":")[1]) < len(values) - 1 \
                     and not f.get("superseded_by"):
                 missed += 1
+                if show:
+                    print(f"  MISSED UPDATE {t}: {f['text'][:90]!r}")
     out["false_supersessions"] = false
     out["missed_updates"] = missed
     out["facts"] = len(by_id)
@@ -272,7 +307,7 @@ def run_synthetic(args, embedder) -> dict:
     from memcli.services.digest.pipeline import digest
 
     totals: dict[str, dict] = {}
-    for mode in ("verbatim", "digested"):
+    for mode in (("verbatim", "digested") if args.verbatim else ("digested",)):
         agg: dict = {}
         for s in range(args.personas):
             p = persona(args.seed + s, args.split)
@@ -281,7 +316,8 @@ def run_synthetic(args, embedder) -> dict:
                 mem = build(p, home, embedder)
                 if mode == "digested":
                     digest(mem, use_llm=False)
-                res = evaluate(mem, p, with_recall=args.recall)
+                res = evaluate(mem, p, with_recall=args.recall,
+                               show=args.show and mode == "digested")
                 mem.close()
             finally:
                 shutil.rmtree(home, ignore_errors=True)
@@ -350,11 +386,14 @@ def pct(v) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--synthetic", action="store_true")
-    ap.add_argument("--split", choices=["dev", "heldout", "blind"], default="blind")
+    ap.add_argument("--split", choices=["dev", "heldout", "blind", "fresh"], default="blind")
     ap.add_argument("--personas", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-recall", dest="recall", action="store_false",
                     help="skip the ask-context measurement (services/ask.recall)")
+    ap.add_argument("--show", action="store_true", help="print each miss (digested memory)")
+    ap.add_argument("--no-verbatim", dest="verbatim", action="store_false",
+                    help="skip the undigested memory")
     ap.add_argument("--longmemeval", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None, help="LongMemEval: the first N questions")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])

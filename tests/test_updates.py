@@ -27,6 +27,42 @@ def test_slots_from_natural_phrasing(sentence, slot):
     assert slot in slots_of(sentence)
 
 
+@pytest.mark.parametrize("sentence, slot", [
+    # a dropped subject ("Just relocated …") is the speaker's
+    ("Just relocated to Tallinn for good!", ("residence", "tallinn")),
+    ("Accepted an offer from Initech, starting Monday!", ("employer", "initech")),
+    ("I've been living in Lyon since the spring.", ("residence", "lyon")),
+    # phrasings no pattern knows: an attribute's topic word and a value of its kind nearby
+    ("New number: 07 98 76 54 32, please update it.", ("phone", "07 98 76 54 32")),
+    ("These days I train at On Air.", ("gym", "on air")),
+    ("We rent a small house in Porto, close to the station.", ("residence", "porto")),
+    ("I am studying Japanese on weekday mornings.", ("language", "japanese")),
+])
+def test_slots_from_unknown_phrasing(sentence, slot):
+    assert slot in slots_of(sentence)
+
+
+@pytest.mark.parametrize("sentence", [
+    "My sister lives in Berlin and loves it.",  # another person
+    "My friend Marc works at Google and complains about it.",
+    "I test drove a BMW but I did not like it.",  # an event, a negation
+    "I don't live in Paris any more.",
+    "Maybe we should rent a house in Nice.",  # not how things are
+    "I went to a concert in Paris with Ana.",
+    "Cleaned the whole flat this morning.",  # no value
+    "Yeah, Maria, let's keep working together on our neighbourhood!",  # a name addressed, a plan
+    "John wants to work on improving his old area, West County, too.",
+])
+def test_attribute_words_need_the_speaker_a_state_and_a_value(sentence):
+    assert slots_of(sentence) == []
+
+
+def test_attribute_words_become_question_tags():
+    from memcli.core.attribute_words import attribute_tags
+
+    assert attribute_tags(["employer", "favorite:band"]) == ["employer", "work", "favourite", "band"]
+
+
 @pytest.mark.parametrize("sentence", [
     "Paul and I moved our climbing sessions to Thursdays",
     "I joined Paul for dinner",
@@ -259,3 +295,14 @@ def test_a_changed_claude_memory_supersedes_its_older_version(mem):
     hits = mem.search("Where does the user live?", limit=5)
     texts = [h.text for h in hits]
     assert texts.index(rows[new]["text"]) < texts.index(rows[old]["text"])
+
+
+def test_past_questions_get_the_previous_value_and_first_the_first(mem):
+    add_conversation(mem, "a", [("user", "My favourite band is Radiohead.")], day="2023-01-05")
+    add_conversation(mem, "b", [("user", "My favourite band is now Big Thief.")], day="2024-01-05")
+    add_conversation(mem, "c", [("user", "These days my favourite band is Fontaines D.C.")],
+                     day="2025-02-05")
+    digest(mem, use_llm=False)
+    assert "Fontaines" in mem.search("What is my favourite band?", limit=5)[0].text
+    assert "Big Thief" in mem.search("What was my favourite band before?", limit=5)[0].text
+    assert "Radiohead" in mem.search("What was my first favourite band?", limit=5)[0].text

@@ -4,15 +4,31 @@ earlier fact. Pure stdlib; the rules the digest falls back on when no capable mo
 
 Each pattern names its value slot ``v``; a slot of kind ``name`` must be a proper noun (capitalised
 in the original text, not a weekday or month), so "moved our climbing sessions to Thursdays" sets no
-residence. ``frame`` and ``value_tokens`` compare statements with the value masked out: the
-generic rule for attributes no pattern knows ("My gym is Basic-Fit" → "My gym is now On Air")."""
+residence. A statement no pattern knows goes to the attribute-words fallback
+(memcli/core/attribute_words.py: a topic word and a value of the attribute's kind nearby);
+``frame`` and ``value_tokens`` (memcli/core/phrasing.py) compare statements with the value masked
+out, for the generic update rule ("My gym is Basic-Fit" → "My gym is now On Air")."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
 
-from memcli.core.text import content_words, stem
+from memcli.core.attribute_words import inferred_slots, may_set_attribute
+from memcli.core.phrasing import (  # noqa: F401 (re-exported: the slot vocabulary's one home)
+    EVENT,
+    FAV_TAIL,
+    NOT_NAMES,
+    TOKEN,
+    UPDATE_MARKERS,
+    expand,
+    frame,
+    has_dropped_subject,
+    is_state,
+    normalize_value,
+    value_tokens,
+    values_differ,
+)
 
 _NOW = r"(?:(?:now|just|recently|finally|currently|still|officially|also)\s+)?"
 _NEW = r"(?:(?:new|current|updated|present)\s+)?"
@@ -32,12 +48,6 @@ _CARS = re.compile(
 _JOB_WORDS = re.compile(r"\b(job|work|team|company|role|position|engineer|developer|offer|"
                         r"employer|startup|firm|as an?)\b", re.I)
 _DIETS = r"vegan|vegetarian|pescatarian|keto|carnivore|flexitarian|gluten-free|dairy-free|paleo"
-NOT_NAMES = frozenset(
-    "monday mondays tuesday tuesdays wednesday wednesdays thursday thursdays friday fridays "
-    "saturday saturdays sunday sundays january february march april may june july august "
-    "september october november december today tomorrow tonight weekends weekend a an the my "
-    "our it this that there here".split())
-
 
 def _p(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.I)
@@ -46,7 +56,8 @@ def _p(pattern: str) -> re.Pattern:
 # (attribute, pattern with a ``v`` group, the value's kind: name | any | number, a guard or None)
 ATTRIBUTES: list[tuple[str, re.Pattern, str, re.Pattern | None]] = [
     ("residence", _p(rf"\b(?:i|we)\s+{_NOW}(?:live|am living|'m living|are living|'re living|"
-                     rf"reside|am based|'m based|are based|'re based)\s+(?:in|at)\s+(?:the\s+)?"
+                     rf"reside|am based|'m based|are based|'re based|have been living|have lived|"
+                     rf"have been based)\s+(?:in|at)\s+(?:the\s+)?"
                      rf"{NAME}"), "name", None),
     ("residence", _p(rf"\b(?:i|we)\s+(?:have\s+|'ve\s+)?{_NOW}(?:moved|relocated|am moving|"
                      rf"'m moving|are moving|'re moving)\s+(?:back\s+|over\s+|out\s+|house\s+)?"
@@ -76,7 +87,8 @@ ATTRIBUTES: list[tuple[str, re.Pattern, str, re.Pattern | None]] = [
                rf"(?:a\s+|an\s+)?(?P<v>(?:[a-z]+\s+){{0,2}}(?:{_JOBS}))\b"), "any", None),
     ("job", _p(rf"\b(?:work|working|job|hired|started)\b[\w ]*?\s+as\s+(?:a|an)\s+"
                rf"(?P<v>(?:[a-z]+\s+){{0,2}}(?:{_JOBS}))\b"), "any", None),
-    ("job", _p(rf"\bmy\s+{_NEW}(?:job|role|position|title|job title)\s+is\s+(?:now\s+)?"
+    ("job", _p(rf"\bmy\s+{_NEW}(?:job|role|position|title|job title)(?:\s+(?:at|in|on)\s+"
+               rf"(?:the\s+)?\w+)?\s+is\s+(?:now\s+)?"
                rf"(?:a\s+|an\s+)?(?P<v>[\w -]+)"), "any", None),
     ("name", _p(r"\bmy name is\s+" + NAME + r"|\bcall me\s+" + NAME.replace("(?P<v>", "(?P<w>")),
      "name", None),
@@ -108,9 +120,6 @@ _FAV = [
     re.compile(rf"{NAME}\s+(?i:is|are)\s+(?i:now\s+)?(?i:my)\s+(?i:new\s+)?(?i:favou?rite)\s+"
                r"(?P<a>[a-z]+(?:\s+[a-z]+)?)"),
 ]
-_STOP_VALUE = re.compile(r"\s*(?:\b(?:now|these days|anymore|at the moment|again|lately|"
-                         r"nowadays|for now|since|last|this|from|as of)\b.*)?$", re.I)
-
 
 def _value(m: re.Match, kind: str) -> str | None:
     raw = next((g for g in (m.groupdict().get("v"), m.groupdict().get("w")) if g), None)
@@ -124,30 +133,6 @@ def _value(m: re.Match, kind: str) -> str | None:
             return None
     return normalize_value(raw, whole=kind == "text")
 
-
-def normalize_value(raw: str, whole: bool = False) -> str | None:
-    """'Fontaines D.C. these days!' → 'fontaines d.c'; None when nothing is left. ``whole`` keeps
-    commas (an address: '12 Rue Hugo, flat 3B')."""
-    cut = r"[;!?()]|\.(?:\s|$)" if whole else r"[,;!?()]|\s[-–—]\s|\.(?:\s|$)"
-    v = re.split(cut, raw.strip(), maxsplit=1)[0]
-    v = _STOP_VALUE.sub("", v)
-    v = re.sub(r"^(?:a|an|the)\s+", "", v.strip(), flags=re.I).strip(" .'\"“”")
-    return v.lower() or None
-
-
-_CONTRACTIONS = [(re.compile(p, re.I), r) for p, r in (
-    (r"\b(i)'m\b", r"\1 am"), (r"\b(i|we|you|they)'ve\b", r"\1 have"),
-    (r"\b(we|you|they)'re\b", r"\1 are"), (r"\b(i|we|you|they)'d\b", r"\1 would"),
-    (r"\b(i|we|you|they)'ll\b", r"\1 will"))]
-_FAV_TAIL = re.compile(r"\s+(?:now|these days|currently|right now|at the moment|lately)$", re.I)
-
-
-def expand(sentence: str) -> str:
-    """"I'm" → "I am", "we've" → "we have" (curly apostrophes too): one form for the patterns."""
-    out = sentence.replace("’", "'")
-    for pat, rep in _CONTRACTIONS:
-        out = pat.sub(rep, out)
-    return out
 
 
 # A word every pattern above needs: most sentences have none and skip the patterns.
@@ -163,7 +148,9 @@ _TRIGGER = re.compile(
 
 @lru_cache(maxsize=16384)
 def _slots(sentence: str) -> tuple[tuple[str, str | None], ...]:
-    return tuple(_find_slots(sentence)) if _TRIGGER.search(expand(sentence)) else ()
+    text = expand(sentence)
+    return tuple(_find_slots(sentence)) if _TRIGGER.search(text) or \
+        may_set_attribute(text) else ()
 
 
 def slots_of(sentence: str) -> list[tuple[str, str | None]]:
@@ -178,7 +165,7 @@ def _find_slots(sentence: str) -> list[tuple[str, str | None]]:
     for pat in _FAV:
         m = pat.search(sentence)
         if m:
-            what = _FAV_TAIL.sub("", m.group("a").lower())
+            what = FAV_TAIL.sub("", m.group("a").lower())
             out.setdefault("favorite:" + what, normalize_value(m.group("v")))
             break
     for name, pat, kind, guard in ATTRIBUTES:
@@ -192,69 +179,11 @@ def _find_slots(sentence: str) -> list[tuple[str, str | None]]:
                 continue
             out[name] = value
             break
-    return list(out.items())
+    if out:
+        return list(out.items())
+    return inferred_slots(sentence)  # the generic fallback (core/attribute_words.py)
 
 
 def attributes_of(sentence: str) -> list[str]:
     """Every attribute a statement sets ('I live in X and work at Y' → residence, employer)."""
     return [a for a, _ in slots_of(sentence)]
-
-
-# ---- the value masked out: statements that say the same thing with a different value -----------
-UPDATE_MARKERS = re.compile(
-    r"\b(now|these days|nowadays|currently|anymore|any more|no longer|switched|changed|"
-    r"instead|new|recently|lately|finally|from now on|these days|upgraded|replaced|moved)\b", re.I)
-_MASK_WORDS = frozenset("now days nowadays currently anymore longer new recently lately finally "
-                        "still actually really also just these instead".split())
-_TOKEN = re.compile(r"[\w][\w&'’.+@-]*")
-
-
-def value_tokens(text: str, skip: tuple[str, ...] = ()) -> set[str]:
-    """What carries a statement's value: numbers, e-mail addresses, and capitalised words that do
-    not start a sentence ('flat 3B' → {'3b'}; 'Anna lives in Porto' with skip=('Anna',) →
-    {'porto'})."""
-    out = set()
-    skipped = {s.lower() for name in skip for s in name.split()}
-    start = True
-    for tok in _TOKEN.findall(text):
-        clean = tok.strip(".'’-")
-        low = clean.lower()
-        is_value = any(ch.isdigit() for ch in clean) or "@" in clean or (
-            clean[:1].isupper() and not start and low not in NOT_NAMES and low != "i")
-        if is_value and low not in skipped and not low.endswith(("'s", "’s")):
-            out.add(low)
-        elif is_value and low.endswith(("'s", "’s")) and low[:-2] not in skipped:
-            out.add(low[:-2])
-        start = tok.endswith((".", "!", "?"))
-    return out
-
-
-def values_differ(a: str, b: str, skip: tuple[str, ...] = ()) -> bool:
-    """Does one statement hold a value (see value_tokens) the other does not mention at all?
-    ('… flat 3B' / '… flat 3C': yes; 'my epipen' / 'my EpiPen': no)."""
-    wa = {t.strip(".'’-").lower() for t in _TOKEN.findall(a)}
-    wb = {t.strip(".'’-").lower() for t in _TOKEN.findall(b)}
-    wa |= {w[:-2] for w in wa if w.endswith(("'s", "’s"))}
-    wb |= {w[:-2] for w in wb if w.endswith(("'s", "’s"))}
-    return bool((value_tokens(a, skip) - wb) or (value_tokens(b, skip) - wa))
-
-
-def frame(text: str, skip: tuple[str, ...] = ()) -> set[str]:
-    """The statement's content words with its value and update markers masked out, stemmed."""
-    values = value_tokens(text, skip) | {s.lower() for name in skip for s in name.split()}
-    return {stem(w) for w in content_words(text)
-            if w not in values and w not in _MASK_WORDS and not any(ch.isdigit() for ch in w)
-            and len(w) > 1}
-
-
-_STATE = re.compile(
-    r"\b(is|are|am|has|have|lives|works|drives|owns|uses|prefers|loves|likes|plays|eats|"
-    r"goes|takes|runs|trains|studies|keeps|rents|attends|wears|speaks|follows|supports|reads|"
-    r"listens|watches|weighs|earns|costs|sleeps|wakes|commutes|favou?rite)\b", re.I)
-EVENT = re.compile(r"\b(went|visited|saw|met|did|had|was|were|took|made|got|bought|attended|"
-                    r"ran|won|lost|gave|left|came|told|said|found|\w{3,}ed)\b", re.I)
-
-
-def is_state(text: str) -> bool:
-    """A statement of how things are (or an explicit change), not an event that happened."""
-    return bool(UPDATE_MARKERS.search(text) or (_STATE.search(text) and not EVENT.search(text)))

@@ -11,7 +11,12 @@ import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from memcli.core.slots import ATTRIBUTES, attributes_of, slots_of  # noqa: F401 (re-exported)
+from memcli.core.slots import (  # noqa: F401 (re-exported)
+    ATTRIBUTES,
+    attributes_of,
+    has_dropped_subject,
+    slots_of,
+)
 from memcli.core.text import content_words
 
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|my|me|mine|myself|we|we're|we've|our|us)\b",
@@ -79,21 +84,24 @@ def statement_score(sentence: str) -> float:
         return 0.0
     if n < 4 and not (n == 3 and slots_of(sentence)):  # "I'm learning Spanish." still counts
         return 0.0
-    if REQUEST.search(sentence) or not is_prose(sentence):
+    slots = slots_of(sentence)
+    # a request to an assistant is a task, unless it carries an attribute's new value ("New
+    # number: 07 98 76 54 32, please update it")
+    if (REQUEST.search(sentence) and not slots) or not is_prose(sentence):
         return 0.0
     cw = content_words(sentence)
     if len(cw) < 2:
         return 0.0
     s = 0.0
-    if FIRST_PERSON.search(sentence):
-        s += 1.0
+    if FIRST_PERSON.search(sentence) or (slots and has_dropped_subject(sentence)):
+        s += 1.0  # "Just relocated to Porto": the speaker's, its subject left out
     s += 0.6 * min(3, len(SIGNAL.findall(sentence)))
     if re.search(r"\b(I|we|my \w+) (just |recently |finally )?\w+ed\b", sentence):
         s += 0.5  # a first-person event: "I painted", "we adopted", "my sister started"
     s += 0.3 * min(3, sum(1 for w in sentence.split()[1:] if w[:1].isupper()))
     s += 0.3 if re.search(r"\d", sentence) else 0.0
     s += 0.1 * min(6, len(cw))
-    if slots_of(sentence):  # it sets an attribute ("picked up a used Renault Zoe"): durable
+    if slots:  # it sets an attribute ("picked up a used Renault Zoe"): durable
         s += 1.0
     elif _MY_X_IS.search(sentence):  # "my gym is now Basic-Fit": a state of the speaker's
         s += 0.4

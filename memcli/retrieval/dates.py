@@ -252,6 +252,16 @@ def asks_about_past(question: str) -> bool:
     return bool(_PAST.search(question or ""))
 
 
+_EARLIEST = re.compile(r"\b(first|originally|original|initially|at the start|earliest|"
+                       r"in the beginning|to begin with)\b", re.I)
+
+
+def asks_for_earliest(question: str) -> bool:
+    """"What car did I drive first?", "where did I originally live": the first value of a fact
+    that changed, not the one just before the current."""
+    return bool(_EARLIEST.search(question or ""))
+
+
 _PRESENT = re.compile(
     r"\b(now|currently|current|these days|nowadays|at the moment|right now|still|today|latest|"
     r"most recent|any longer)\b", re.I)

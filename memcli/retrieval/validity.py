@@ -12,10 +12,13 @@ LIFT = 1.05  # the preferred item of a pair scores this much above the other
 STALE = 0.8  # for a present question the stale message also keeps this share of its score
 
 
-def prefer_valid(store, fused: dict[int, float], *, past: bool) -> dict[int, float]:
+def prefer_valid(store, fused: dict[int, float], *, past: bool,
+                 earliest: bool = False) -> dict[int, float]:
     """``fused`` (id → score) with each relevant supersession's preferred side ranked first: the
-    newer fact and its message (present), or the older ones (past). Items the question did not
-    find but a found one points to join with the score they need."""
+    newer fact and its message (present); for the past the value just before the current one
+    ("where did I live before?", "my previous job"), or the first one when ``earliest`` ("which
+    car did I drive first?"). Items the question did not find but a found one points to join with
+    the score they need."""
     if not fused:
         return fused
     pairs = relevant_changes(store, fused)
@@ -23,14 +26,17 @@ def prefer_valid(store, fused: dict[int, float], *, past: bool) -> dict[int, flo
         return fused
     smap = store.sources_map(list({x for o, n, _ in pairs for x in (o, n)}))
     out = dict(fused)
-    # oldest change first for the present (a chain A→B→C ends with C on top), newest first for
-    # the past (A ends on top)
-    for old, new, _ in sorted(pairs, key=lambda p: p[2], reverse=past):
+    closed = {o for o, _, _ in pairs}
+    # a chain A→B→C: oldest change first, each newer side winning, ends with C on top (present);
+    # newest first with the older side winning ends with A on top (earliest); for the previous
+    # value, oldest first, the newer side winning except against the current C: B on top
+    for old, new, _ in sorted(pairs, key=lambda p: p[2], reverse=past and earliest):
+        older_wins = past and (earliest or new not in closed)
         olds, news = smap.get(old, []), smap.get(new, [])
         sides = [(old, new)] + [(a, b) for a in olds for b in news if a != b and a not in news
                                 and b not in olds]
         for a, b in sides:
-            winner, loser = (a, b) if past else (b, a)
+            winner, loser = (a, b) if older_wins else (b, a)
             if loser not in out:
                 continue
             score = out[loser]

@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from memcli.core.attribute_words import attribute_tags
 from memcli.core.slots import slots_of
 from memcli.core.statements import (
     FIRST_PERSON,
@@ -141,9 +142,11 @@ def make_candidate(sentence: str, msg: dict, index: int, speaker: str, *, df: Co
     kws = kws or keywords(sentence, corpus_df=df, n_docs=n_docs, k=5)
     when = event_time_hint(sentence, msg.get("created_at"))
     slots = slots_of(first_person(note, speaker)) or slots_of(sentence)
+    tags = tags_from(kws, 3)
+    tags += [t for t in attribute_tags([a for a, _ in slots]) if t not in tags]
     return Candidate(
         text=note, type=type_ or fact_type(sentence), msg_index=index, keywords=kws,
-        tags=tags_from(kws, 3), context=context or _context(msg, speaker, when, title),
+        tags=tags, context=context or _context(msg, speaker, when, title),
         subject=speaker,
         attributes=[a for a, _ in slots], values=dict(slots),
         event_time=when, method=method)

@@ -3,6 +3,8 @@ messages drops) and extractive summaries (the deterministic fallback for the LLM
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from memcli.core.statements import is_prose, statement_score, strip_code
@@ -51,6 +53,20 @@ def _split_long(gaps, s: int, e: int, min_len: int, max_len: int) -> list[tuple[
     return _split_long(gaps, s, i, min_len, max_len) + _split_long(gaps, i, e, min_len, max_len)
 
 
+@lru_cache(maxsize=4096)
+def _prose_sentences(text: str) -> tuple[tuple[str, float], ...]:
+    """(sentence, how well it sums up its message) for the prose sentences of a message with two
+    content words or more, in order. Cached: a message is read by its segment's summary and by
+    its conversation's."""
+    out = []
+    for sent in sentences(strip_code(text)):
+        if is_prose(sent):
+            n = len(content_words(sent))
+            if n >= 2:
+                out.append((sent, statement_score(sent) + 0.02 * n))
+    return tuple(out)
+
+
 def extractive_summary(msgs: list[dict], vectors: np.ndarray, *, max_sentences: int = 3,
                        max_chars: int = 480) -> tuple[str, list[str], list[int]]:
     """(summary text, keywords, indexes of the messages used). The first thing a person said (in
@@ -63,13 +79,12 @@ def extractive_summary(msgs: list[dict], vectors: np.ndarray, *, max_sentences: 
     scored = []
     lead = None
     for i, m in enumerate(msgs):
-        sents = [s for s in sentences(strip_code(m["text"])) if is_prose(s)
-                 and len(content_words(s)) >= 2]
+        sents = _prose_sentences(m["text"])
         if not sents:
             continue
         if lead is None and m.get("_speaker"):
-            lead = (i, sents[0])
-        best = max(sents, key=lambda s: statement_score(s) + 0.02 * len(content_words(s)))
+            lead = (i, sents[0][0])
+        best = max(sents, key=lambda t: t[1])[0]
         bonus = 0.1 if m.get("_speaker") else 0.0
         scored.append((float(central[i]) + 0.15 * min(3.0, statement_score(best)) + bonus,
                        i, best))

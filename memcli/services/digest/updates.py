@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from memcli.core.slots import (
     EVENT,
@@ -62,10 +63,11 @@ def attrs_of(meta: dict) -> list[str]:
 _VALUE = r"(?-i:[A-Z0-9][\w&'.@+-]*(?:[ -][A-Z0-9][\w&'.@+-]*)*)"
 
 
+@lru_cache(maxsize=8192)
 def slot_keys(text: str, subject: str) -> dict[tuple, str]:
     """The slots a third-person note fills with a proper-noun or number value: "User trains at
     On Air" → {("at", "train"): "on air"}; "User's gym is now Basic-Fit" → {("is", "gym"):
-    "basic-fit"} (an entity of the same type in the same slot)."""
+    "basic-fit"} (an entity of the same type in the same slot). Cached: callers only read it."""
     s = re.escape(subject)
     text = text.replace("’", "'")
     out: dict[tuple, str] = {}
