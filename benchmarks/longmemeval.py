@@ -5,7 +5,8 @@ so the multi-GB ones work): a fresh memory in a temp dir; each haystack session 
 conversation (id = the session id, created_at = the session date) and its turns, user and assistant,
 as ``kind="message"`` items through ``Memory.add_items`` (external id
 ``<session id>_<turn number>``, 1-based as in the official code); then
-``Memory.search(question, now=question_date)``.
+``Memory.search(question, limit=50, now=question_date)`` (what ``memcli search -n 50 --as-of`` runs;
+``--ask``: also what ``memcli ask`` retrieves). ``--work DIR`` keeps each store in ``DIR/<question id>``.
 
 Metrics follow the official ``src/retrieval`` code: recall_all@k (every gold item in the top k),
 recall_any@k and nDCG@k, at turn level (gold = turns with ``has_answer``) and at session level
@@ -15,6 +16,8 @@ turn index, memcli indexes assistant turns too (a memory of chats should find wh
 single-session-assistant questions get turn-level gold as well.
 
     .venv/bin/python benchmarks/longmemeval.py path/to/longmemeval_s.json --limit 50
+    .venv/bin/python benchmarks/longmemeval.py ../shared/eval/longmemeval_s_dev.json.gz --ask \
+        --per-type 2 --work /tmp/lme   # stores kept per question id: a re-run only searches
     .venv/bin/python benchmarks/longmemeval.py tests/fixtures/longmemeval_tiny.json --embedder hash
 """
 
@@ -38,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 KS = (5, 10, 30, 50)
+LEVELS = ("session", "turn", "session (ask)", "turn (ask)")
 SOURCE = "longmemeval"
 DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})(?:\s*\(\w+\))?(?:\s+(\d{1,2}):(\d{2}))?")
 
@@ -118,14 +122,24 @@ class CachingEmbedder:
 
 
 # ---- one question -------------------------------------------------------------------------------
+def gold_turn_ids(entry: dict) -> set[str]:
+    """The turns marked ``has_answer`` (empty turns included: they are gold, never findable)."""
+    return {turn_id(str(sid), ti)
+            for sid, turns in zip(entry["haystack_session_ids"], entry["haystack_sessions"])
+            for ti, turn in enumerate(turns) if turn.get("has_answer")}
+
+
 def build_memory(entry: dict, home: Path, embedder):
-    """Import the question's haystack. Returns (Memory, gold turn ids)."""
+    """Import the question's haystack (a store already built in ``home`` by an earlier run with
+    ``--work`` is reused as it is). Returns (Memory, gold turn ids)."""
     from memcli.core.models import NewItem
     from memcli.core.timeutil import iso
     from memcli.services.memory import Memory
 
     mem = Memory(home, embedder=embedder)
-    gold_turns: set[str] = set()
+    gold_turns = gold_turn_ids(entry)
+    if (home / "complete").exists():
+        return mem, gold_turns
     fallback = datetime(2023, 1, 1, tzinfo=timezone.utc)
     dates = entry.get("haystack_dates") or []
     for si, (sid, turns) in enumerate(zip(entry["haystack_session_ids"],
@@ -135,8 +149,6 @@ def build_memory(entry: dict, home: Path, embedder):
         items = []
         for ti, turn in enumerate(turns):
             text = (turn.get("content") or "").strip()
-            if turn.get("has_answer"):
-                gold_turns.add(turn_id(sid, ti))
             if not text:
                 continue
             role = turn.get("role") if turn.get("role") in ("user", "assistant", "system") else None
@@ -148,7 +160,8 @@ def build_memory(entry: dict, home: Path, embedder):
             continue
         with mem.store.transaction():
             cid = mem.store.upsert_conversation(SOURCE, sid, created_at=iso(when))
-            mem.add_items(items, conversation_id=cid)
+            mem.add_items(items, conversation_id=cid)  # keyed: a half-built store resumes
+    (home / "complete").write_text(entry["question_id"])
     return mem, gold_turns
 
 
@@ -178,50 +191,64 @@ def sessions_of(turns: list[str], session_ids: set[str]) -> list[str]:
     return out
 
 
-def run_question(entry: dict, embedder, hits: int, ask_path: bool = False) -> dict:
-    home = Path(tempfile.mkdtemp(prefix="lme-"))
+def ranked_turns(mem, entry: dict, hits: int, ask_path: bool) -> list[str]:
+    now = parse_date(entry.get("question_date"))
+    if ask_path:  # what `memcli ask` retrieves (a date phrase narrows to its window)
+        from memcli.core.timeutil import utcnow
+        from memcli.services.ask import retrieve_for_question
+
+        found, _, _ = retrieve_for_question(mem, entry["question"], limit=hits,
+                                            now=now or utcnow())
+    else:
+        found = mem.search(entry["question"], limit=hits, now=now)
+    return [h.source.get("message_id") for h in found if h.source.get("message_id")]
+
+
+def run_question(entry: dict, embedder, hits: int, ask_path: bool = False,
+                 work: Path | None = None) -> dict:
+    """Metrics of one question: ``session``/``turn`` for Memory.search, and with ``ask_path``
+    also ``session (ask)``/``turn (ask)`` for what `memcli ask` retrieves. ``work``: keep the
+    question's store in ``work/<question id>`` and reuse it next time."""
+    home = (work / entry["question_id"]) if work else Path(tempfile.mkdtemp(prefix="lme-"))
     try:
         t0 = time.perf_counter()
         mem, gold_turns = build_memory(entry, home, embedder)
         t1 = time.perf_counter()
-        now = parse_date(entry.get("question_date"))
-        if ask_path:  # what `memcli ask` retrieves (a date phrase narrows to its window)
-            from memcli.core.timeutil import utcnow
-            from memcli.services.ask import retrieve_for_question
-
-            found, _, _ = retrieve_for_question(mem, entry["question"], limit=hits,
-                                                now=now or utcnow())
-        else:
-            found = mem.search(entry["question"], limit=hits, now=now)
+        paths = [("", False)] + ([(" (ask)", True)] if ask_path else [])
+        rankings = {suffix: ranked_turns(mem, entry, hits, ask) for suffix, ask in paths}
         t2 = time.perf_counter()
-        ranked = [h.source.get("message_id") for h in found if h.source.get("message_id")]
         session_ids = {str(s) for s in entry["haystack_session_ids"]}
         gold_sessions = {str(s) for s in entry.get("answer_session_ids") or []} & session_ids
         out = {"question_id": entry["question_id"], "type": entry.get("question_type", "?"),
                "messages": mem.store.counts()["messages"], "build_s": t1 - t0,
-               "search_s": t2 - t1}
-        if gold_sessions:
-            out["session"] = metrics(sessions_of(ranked, session_ids), gold_sessions)
-        if gold_turns:
-            out["turn"] = metrics(ranked, gold_turns)
+               "search_s": (t2 - t1) / len(paths)}
+        for suffix, ranked in rankings.items():
+            if gold_sessions:
+                out["session" + suffix] = metrics(sessions_of(ranked, session_ids),
+                                                  gold_sessions)
+            if gold_turns:
+                out["turn" + suffix] = metrics(ranked, gold_turns)
+            out["top" + suffix] = ranked[:10]
         mem.close()
         return out
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if not work:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 # ---- report -------------------------------------------------------------------------------------
 def summarise(results: list[dict]) -> dict:
     """{level: {question type | 'overall': {metric: mean, 'n': count}}}, _abs questions skipped."""
     out: dict = {}
-    for level in ("session", "turn"):
+    for level in LEVELS:
         groups: dict[str, list[dict]] = defaultdict(list)
         for r in results:
             if level in r and not str(r["question_id"]).endswith("_abs"):
                 groups[r["type"]].append(r[level])
                 groups["overall"].append(r[level])
-        out[level] = {t: {m: sum(x[m] for x in rows) / len(rows) for m in rows[0]}
-                      | {"n": len(rows)} for t, rows in groups.items()}
+        if groups:
+            out[level] = {t: {m: sum(x[m] for x in rows) / len(rows) for m in rows[0]}
+                          | {"n": len(rows)} for t, rows in groups.items()}
     return out
 
 
@@ -233,7 +260,8 @@ def report(summary: dict, results: list[dict], args, elapsed: float, cache) -> s
     extra = {"file": f"{args.file.name} ({args.file.stat().st_size / 1e6:.1f} MB)",
              "embedder": args.embedder,
              "questions": f"{len(results)} run, {n_abs} abstention (_abs) skipped in the averages",
-             "search": ("memcli.services.ask.retrieve_for_question" if args.ask_path else "Memory.search")
+             "search": "Memory.search" + (" and (ask) memcli.services.ask.retrieve_for_question"
+                                         if args.ask_path else "")
                        + f"(question, limit={args.hits}, now=question_date); "
                        "sessions ranked by their best turn",
              "import": f"{msgs:,} messages in {build:.0f} s incl. embedding "
@@ -243,7 +271,7 @@ def report(summary: dict, results: list[dict], args, elapsed: float, cache) -> s
              "wall time": f"{elapsed:.0f} s"}
     lines = [common.header("LongMemEval retrieval (memcli hybrid search)", extra=extra)]
     cols = [f"{m}@{k}" for m in ("recall_all", "ndcg") for k in KS]
-    for level in ("session", "turn"):
+    for level in LEVELS:
         groups = summary.get(level) or {}
         if not groups:
             continue
@@ -260,30 +288,48 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--types", default=None,
                     help="comma-separated question types to keep (e.g. multi-session)")
-    ap.add_argument("--hits", type=int, default=200,
-                    help="turns retrieved per question; sessions are ranked by their best turn "
-                         "in this list, so it must be deep enough to rank 50 sessions")
+    ap.add_argument("--per-type", type=int, default=None,
+                    help="only the first N questions of each type (a balanced slice)")
+    ap.add_argument("--hits", type=int, default=50,
+                    help="turns retrieved per question (50: what `memcli search -n 50` returns); "
+                         "sessions are ranked by their best turn in this list")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
     ap.add_argument("--ask", dest="ask_path", action="store_true",
                     help="retrieve as `memcli ask` does (memcli.services.ask.retrieve_for_question: a date "
                          "phrase in the question narrows the search, relative to question_date)")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="keep (and reuse) one store per question id in this directory: a "
+                         "ranking experiment then re-runs without re-importing")
+    ap.add_argument("--built-only", action="store_true",
+                    help="with --work: only the questions whose store is already built there")
     ap.add_argument("--json", type=Path, default=None, help="write per-question results here")
     args = ap.parse_args(argv)
     if not args.file.exists():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
     types = set(args.types.split(",")) if args.types else None
+    if args.work:
+        args.work.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     cache = CachingEmbedder(common.make_embedder(args.embedder))
     results: list[dict] = []
     failed: list[str] = []
+    taken: dict[str, int] = defaultdict(int)
     for entry in iter_questions(args.file):
         if args.limit is not None and len(results) >= args.limit:
             break
         if types and entry.get("question_type") not in types:
             continue
+        if args.built_only and not (args.work and (args.work / str(entry.get("question_id"))
+                                                   / "complete").exists()):
+            continue
+        if args.per_type is not None:
+            kind = entry.get("question_type")
+            if taken[kind] >= args.per_type:
+                continue
+            taken[kind] += 1
         try:
-            r = run_question(entry, cache, args.hits, args.ask_path)
+            r = run_question(entry, cache, args.hits, args.ask_path, args.work)
         except (KeyError, TypeError, ValueError) as exc:  # one malformed entry, not the whole run
             failed.append(f"{entry.get('question_id', '?')}: {type(exc).__name__}: {exc}")
             print(f"skipped {failed[-1]}", file=sys.stderr, flush=True)

@@ -91,6 +91,21 @@ def test_longmemeval_runner_on_fixture(tmp_path, capsys):
     assert "memcli.services.ask.retrieve_for_question(question" in capsys.readouterr().out
     asked = {q["question_id"]: q for q in json.loads(out.read_text())["questions"]}
     assert asked["q_user_1"]["session"]["recall_all@5"] == 1.0
+    assert asked["q_user_1"]["session (ask)"]["recall_all@5"] == 1.0
+
+
+def test_longmemeval_work_dir_reuses_the_stores(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "lme.json"
+    args = [str(FIXTURE), "--embedder", "hash", "--work", str(work), "--json", str(out)]
+    assert longmemeval.main(args) == 0
+    first = json.loads(out.read_text())
+    assert sorted(p.name for p in work.iterdir()) == sorted(q["question_id"]
+                                                            for q in first["questions"])
+    assert longmemeval.main(args) == 0  # the second run imports nothing and ranks the same
+    again = json.loads(out.read_text())
+    assert [q["turn"] for q in again["questions"] if "turn" in q] == [
+        q["turn"] for q in first["questions"] if "turn" in q]
+    assert all(q["build_s"] < 1.0 for q in again["questions"])
 
 
 # ---- LoCoMo --------------------------------------------------------------------------------------

@@ -5,13 +5,15 @@ No SQL here: the store runs the two primitive searches, this module fuses and ra
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from memcli.core.models import Filters, Hit, speaker_name
 from memcli.core.scripts import gram_query, has_unsegmented
-from memcli.core.text import FTS_WORD, FUNCTION_WORDS, words
-from memcli.retrieval.dates import asks_about_past, names_a_time
+from memcli.core.text import FTS_WORD, FUNCTION_WORDS, LOOSE_SUFFIXES, stem, words
+from memcli.retrieval.dates import asks_about_past, asks_for_earliest, names_a_time
 from memcli.retrieval.graph import apply_retention, expand as expand_hits
 from memcli.retrieval.hits import SUPERSEDED_WEIGHT, hit_from_row
 from memcli.retrieval.validity import newest_restatement_first, prefer_valid
@@ -23,12 +25,31 @@ FUSION_K = 10  # a small RRF k trusts the top of each ranking more
 VECTOR_WEIGHT = 0.7  # BM25 is the stronger ranker on personal chat; vectors add paraphrases
 NEIGHBOUR_WEIGHT = 0.5  # a strong chat line lends this share of its score to the turns around it,
 NEIGHBOUR_SPAN = 2  # halved at each further step (±1: 0.5, ±2: 0.25)
+# A note is its own context: it has no neighbouring turns to gain from, so the person's notes
+# (kind note/section, outside any conversation) are lifted by the median gain the best
+# conversation turns got from their neighbours in the same search (NOTE_LIFT_SCAN of them).
+# Chat turns among themselves rank exactly as before.
+NOTE_LIFT = True
+NOTE_LIFT_SCAN = 20
+NOTE_KINDS = ("note", "section")
+# Rare-word coverage: a candidate's score × (1 − w + w·C), C = the share of the query's words it
+# contains, each word weighted by its rarity among the candidates (log(1 + n/df)). Rank fusion
+# forgets that one item matched the question's rare words and another only its common one; this
+# puts part of it back. The best COVERAGE_SCAN fused candidates are read; the rest count as C = 0.
+COVERAGE_WEIGHT = 0.3
+COVERAGE_SCAN = 200
 # A question that names a speaker ("What did Caroline research?") asks about that person's own
 # turns: the name is dropped from both queries (the keyword side matched it only where the other
 # person says it, the vector side matched every "Caroline: …" line alike) and that speaker's turns
 # score × (1 + SPEAKER_BOOST). Such a query costs a second FTS search and a second embedded text.
 SPEAKER_BOOST = 1.0
 SPEAKER_SCAN = 50  # keyword hits whose roles name the speakers a query may refer to
+# The same for a chat with an assistant (roles user/assistant): a question in the first person
+# ("Where do I keep my sneakers?") asks about what the person said, so user turns score
+# × (1 + ROLE_BOOST); one about what the assistant said ("what did you recommend…", "your
+# suggestion") asks for assistant turns; the person's own notes count as theirs. Named speakers
+# (SPEAKER_BOOST) are handled above and take precedence. Tuned on the LongMemEval-S dev split.
+ROLE_BOOST = 0.5
 CANDIDATES_MIN, CANDIDATES_PER_HIT = 50, 5  # each side returns max(50, 5 × limit) candidates
 KEEP_MIN, KEEP_PER_HIT = 40, 4  # rows are fetched for the best max(40, 4 × limit) fused ones
 
@@ -73,12 +94,38 @@ def rrf(rankings: list[list[tuple[int, float]]], weights: list[float] | None = N
     return scores
 
 
+def query_terms(text: str) -> list[str]:
+    """The words the keyword side searches for (``fts_query``), loosely stemmed."""
+    tokens = words(text, FTS_WORD)
+    content = [w for w in tokens if w not in FUNCTION_WORDS] or tokens
+    return list(dict.fromkeys(stem(w, LOOSE_SUFFIXES) for w in content))
+
+
+@lru_cache(maxsize=64)
+def _terms_pattern(terms: tuple[str, ...]) -> re.Pattern:
+    alts = "|".join(map(re.escape, sorted(terms, key=len, reverse=True)))
+    suffixes = "|".join(LOOSE_SUFFIXES)
+    return re.compile(rf"\b({alts})(?:{suffixes})?\b")
+
+
+def matched_terms(terms: list[str], row: dict) -> frozenset[str]:
+    """Which of ``terms`` a stored item's title and text contain (as a word, or with one of the
+    loose suffixes: one regex scan per text, this runs on hundreds of candidates per search)."""
+    if not terms:
+        return frozenset()
+    text = f"{row.get('title') or ''} {row['text']}".lower()
+    if not any(t in text for t in terms):  # substring checks first: far cheaper than the regex
+        return frozenset()
+    return frozenset(_terms_pattern(tuple(terms)).findall(text))
+
+
 def with_neighbours(store, fused: dict[int, float], filters: Filters | None = None,
                     weight: float | None = None) -> dict[int, float]:
     """Conversation context: each turn next to a candidate gains ``weight`` × its score (half
     that two turns away).
     An answer often sits next to the line that matches the question ("what did you suggest?" →
-    the reply), and multi-turn facts span neighbours."""
+    the reply), and multi-turn facts span neighbours. Notes are lifted to the same scale
+    (``lift_notes``)."""
     weight = NEIGHBOUR_WEIGHT if weight is None else weight
     if not weight or not fused:
         return fused
@@ -87,7 +134,46 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
     for item_id, nbrs in near.items():
         for n, dist in nbrs:
             out[n] = out.get(n, 0.0) + weight * 0.5 ** (dist - 1) * fused[item_id]
+    return lift_notes(store, fused, out, near) if NOTE_LIFT else out
+
+
+def lift_notes(store, fused: dict[int, float], out: dict[int, float],
+               near: dict[int, list]) -> dict[int, float]:
+    """Notes × the median neighbour gain (``out / fused``) of the best ``NOTE_LIFT_SCAN`` turns
+    that have neighbours, so a note competes with chat lines on the same scale."""
+    best = sorted(fused, key=lambda i: (-fused[i], i))[:NOTE_LIFT_SCAN]
+    gains = sorted(out[i] / fused[i] for i in best if i in near and fused[i] > 0)
+    alone = [i for i in best if i not in near]
+    if not gains or not alone:
+        return out
+    gain = gains[len(gains) // 2]
+    if gain <= 1.0:
+        return out
+    rows = store.get_items(alone)
+    for i in alone:
+        row = rows.get(i)
+        if row is not None and row.get("kind") in NOTE_KINDS and row.get("conversation_id") is None:
+            out[i] = out[i] * gain
     return out
+
+
+def rarity_weights(terms: list[str], matched: dict[int, frozenset[str]]) -> dict[str, float]:
+    """log(1 + n/df) of each term over the ``n`` candidates; terms no candidate holds: none."""
+    n = len(matched)
+    df = {t: sum(1 for m in matched.values() if t in m) for t in terms}
+    return {t: math.log(1.0 + n / d) for t, d in df.items() if d}
+
+
+def with_coverage(fused: dict[int, float], matched: dict[int, frozenset[str]],
+                  terms: list[str], weight: float | None = None) -> dict[int, float]:
+    """Each candidate × (1 − w + w·C), C its rarity-weighted share of the query's words."""
+    weight = COVERAGE_WEIGHT if weight is None else weight
+    idf = rarity_weights(terms, matched) if weight else {}
+    total = sum(idf.values())
+    if not total:
+        return fused
+    return {i: s * ((1.0 - weight) + weight * sum(idf.get(t, 0.0) for t in matched.get(i, ()))
+                    / total) for i, s in fused.items()}
 
 
 def named_speakers(query: str, roles) -> set[str]:
@@ -116,6 +202,32 @@ def without_names(query: str, names: set[str]) -> str:
     rest = " ".join(re.sub(pat, " ", query, flags=re.IGNORECASE).split())
     content = [w for w in words(rest, FTS_WORD) if w not in FUNCTION_WORDS]
     return rest if content else query
+
+
+_ASSISTANT_SAID = re.compile(
+    r"\b(?:did you|have you|(?:could|can|would) you remind me|you (?:could|can|would) remind me|"
+    r"you (?:\w+ed|told|said|gave|wrote|made|sent|did|were|was|came up|put|found|chose|thought|"
+    r"meant|had)|your (?:suggestion|recommendation|advice|answer|reply|"
+    r"list|tips?|idea)s?|(?:you|we) (?:talked|discussed|spoke|chatted)|our (?:previous |last |"
+    r"earlier )?(?:chat|conversation|discussion))\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|mine|myself)\b", re.IGNORECASE)
+
+
+def addressed_role(query: str) -> str | None:
+    """``"assistant"`` when a question asks what the assistant said in a chat, ``"user"`` when it
+    asks in the first person about the person's own life, else None."""
+    q = query.replace("’", "'")
+    if _ASSISTANT_SAID.search(q):
+        return "assistant"
+    return "user" if _FIRST_PERSON.search(q) else None
+
+
+def said_by(row: dict, role: str) -> bool:
+    """Is the item in the voice ``addressed_role`` asked for? The person's own notes count as
+    theirs (``user``) as much as their chat turns."""
+    if row.get("role") == role:
+        return True
+    return role == "user" and not row.get("role") and row.get("kind") in ("note", "section")
 
 
 def cosines(store, qv, ids) -> dict[int, float]:
@@ -179,6 +291,12 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     fused = rrf([kw, vec, grams] if grams else [kw, vec], [1.0, VECTOR_WEIGHT, 1.0], k=FUSION_K)
     if not fused:
         return []
+    if COVERAGE_WEIGHT:
+        terms = query_terms(search_text)
+        scan = sorted(fused, key=lambda i: (-fused[i], i))[:COVERAGE_SCAN]
+        rows.update(store.get_items([i for i in scan if i not in rows]))
+        fused = with_coverage(fused, {i: matched_terms(terms, rows[i]) for i in scan if i in rows},
+                              terms)
     fused = with_neighbours(store, fused, filters)
     keep = max(limit * KEEP_PER_HIT, KEEP_MIN)
     if names:
@@ -189,12 +307,20 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         fused = {i: s * (1.0 + SPEAKER_BOOST)
                  if i in rows and speaker_name(rows[i].get("role")) in names else s
                  for i, s in fused.items()}
+    role = addressed_role(query) if ROLE_BOOST and not names else None
+    if role:  # as for names: only a candidate the boost could lift into the kept ones
+        floor = sorted(fused.values(), reverse=True)[min(keep, len(fused)) - 1]
+        rows.update(store.get_items([i for i, s in fused.items()
+                                     if i not in rows and s * (1.0 + ROLE_BOOST) >= floor]))
+        fused = {i: s * (1.0 + ROLE_BOOST) if i in rows and said_by(rows[i], role) else s
+                 for i, s in fused.items()}
     if len(fused) > keep:
         fused = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
     past = about_past(query, filters, now)
     if names_a_time(query):  # undigested restatements: reordered only when the question says
         fused = newest_restatement_first(store, fused, past=past)  # which value it wants
-    fused = prefer_valid(store, fused, past=past)  # changed facts: current (or older) value first
+    fused = prefer_valid(store, fused, past=past,  # changed facts: current (or older) value first
+                         earliest=past and asks_for_earliest(query))
     sims = dict(vec)
     bm = {**dict(grams), **dict(kw)}
     rows.update(store.get_items([i for i in fused if i not in rows]))
