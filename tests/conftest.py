@@ -95,6 +95,22 @@ def note_id(memory, title: str) -> int:
     return next(i for i, t, _, _ in memory.store.title_index() if t == title)
 
 
+@contextmanager
+def serve_loopback(handler):
+    """An HTTP server for ``handler`` (a BaseHTTPRequestHandler class) on a free loopback port,
+    in a thread; yields its base URL (``http://127.0.0.1:PORT``)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def free_port() -> int:
     import socket
 

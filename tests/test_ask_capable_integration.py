@@ -5,11 +5,10 @@ request the server received: the capable prompt (prompts/ask_capable.md), the ca
 (more sources, dated and ordered oldest first) and the checked citations of the reply."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
-from conftest import llama_server
+from conftest import llama_server, serve_loopback
 
 from memcli.backends.openai import OpenAILLM
 
@@ -51,14 +50,8 @@ def proxy(upstream):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_loopback(Relay) as base:
+        yield base + "/v1", seen
 
 
 NOTES = [

@@ -7,11 +7,10 @@ what digest recorded: valid_to / superseded_by only when the validated verdict s
 answer outside the schema (the proxy garbles it) leaves the rule's verdict."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
-from conftest import llama_server
+from conftest import llama_server, serve_loopback
 
 from memcli.backends.openai import OpenAILLM
 from memcli.services.digest.llmio import capable
@@ -79,14 +78,8 @@ def proxy(upstream):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen, state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_loopback(Relay) as base:
+        yield base + "/v1", seen, state
 
 
 def _history(mem):
