@@ -120,12 +120,13 @@ def matched_terms(terms: list[str], row: dict) -> frozenset[str]:
 
 
 def with_neighbours(store, fused: dict[int, float], filters: Filters | None = None,
-                    weight: float | None = None) -> dict[int, float]:
+                    weight: float | None = None, rows: dict[int, dict] | None = None
+                    ) -> dict[int, float]:
     """Conversation context: each turn next to a candidate gains ``weight`` × its score (half
     that two turns away).
     An answer often sits next to the line that matches the question ("what did you suggest?" →
     the reply), and multi-turn facts span neighbours. Notes are lifted to the same scale
-    (``lift_notes``)."""
+    (``lift_notes``; ``rows``: item rows the caller already read, id → row, added to)."""
     weight = NEIGHBOUR_WEIGHT if weight is None else weight
     if not weight or not fused:
         return fused
@@ -134,11 +135,11 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
     for item_id, nbrs in near.items():
         for n, dist in nbrs:
             out[n] = out.get(n, 0.0) + weight * 0.5 ** (dist - 1) * fused[item_id]
-    return lift_notes(store, fused, out, near) if NOTE_LIFT else out
+    return lift_notes(store, fused, out, near, {} if rows is None else rows) if NOTE_LIFT else out
 
 
 def lift_notes(store, fused: dict[int, float], out: dict[int, float],
-               near: dict[int, list]) -> dict[int, float]:
+               near: dict[int, list], rows: dict[int, dict]) -> dict[int, float]:
     """Notes × the median neighbour gain (``out / fused``) of the best ``NOTE_LIFT_SCAN`` turns
     that have neighbours, so a note competes with chat lines on the same scale."""
     best = sorted(fused, key=lambda i: (-fused[i], i))[:NOTE_LIFT_SCAN]
@@ -149,7 +150,7 @@ def lift_notes(store, fused: dict[int, float], out: dict[int, float],
     gain = gains[len(gains) // 2]
     if gain <= 1.0:
         return out
-    rows = store.get_items(alone)
+    rows.update(store.get_items([i for i in alone if i not in rows]))  # read once per search
     for i in alone:
         row = rows.get(i)
         if row is not None and row.get("kind") in NOTE_KINDS and row.get("conversation_id") is None:
@@ -297,7 +298,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         rows.update(store.get_items([i for i in scan if i not in rows]))
         fused = with_coverage(fused, {i: matched_terms(terms, rows[i]) for i in scan if i in rows},
                               terms)
-    fused = with_neighbours(store, fused, filters)
+    fused = with_neighbours(store, fused, filters, rows=rows)
     keep = max(limit * KEEP_PER_HIT, KEEP_MIN)
     if names:
         # only a candidate that the boost could lift above the keep-th score needs its role
