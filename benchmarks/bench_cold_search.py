@@ -121,7 +121,7 @@ def main() -> None:
         t = time.perf_counter()
         build_store(home, args.messages)
         print(f"built {args.messages} items in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-    fast, naive, base, found = [], [], [], 0
+    fast, naive, base, found, base_same = [], [], [], 0, 0
     run_once(home, "warm the OS file cache", None)
     for i in range(args.runs):
         text, query = NEEDLES[i % len(NEEDLES)]
@@ -130,7 +130,8 @@ def main() -> None:
         if args.baseline:
             db, bhits = run_once(home, query, None, args.baseline)
             base.append(db)
-            assert [h["id"] for h in bhits] == [h["id"] for h in hits], "baseline disagrees"
+            # an older commit may rank differently: count, don't require, agreement
+            base_same += [h["id"] for h in bhits] == [h["id"] for h in hits]
         found += hits[0]["text"] == text
         if i < max(3, args.runs // 2):
             dn, nhits = run_once(home, query, "sbert")
@@ -139,6 +140,7 @@ def main() -> None:
     mf, mn = statistics.median(fast), statistics.median(naive)
     base_row = (f"| baseline `{args.baseline}` (same store, alternating) | {len(base)} | "
                 f"{statistics.median(base):.3f} | {min(base):.3f} | {max(base):.3f} |\n"
+                f"\nthe baseline returned the same hit ids in {base_same}/{len(base)} runs\n"
                 if base else "")
     load = os.getloadavg()[0]
     print(f"""### Cold one-shot search, {args.messages:,} stored messages

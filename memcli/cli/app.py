@@ -16,8 +16,11 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+from memcli.cli import coercion
 from memcli.core.errors import MemcliError, is_database_error
 from memcli.core.text import one_line
+
+coercion.install()  # plain option values without importing pydantic (~70 ms of a one-shot search)
 
 
 class OneLineErrors(TyperGroup):
