@@ -10,8 +10,8 @@ from typing import List, Optional
 
 import pytest
 import typer
-from typer._coercion import build_runtime_param, resolve_type_descriptor
 from typer._click.exceptions import BadParameter
+from typer._coercion import build_runtime_param, resolve_type_descriptor
 from typer.models import OptionInfo
 
 from memcli.cli import coercion
