@@ -77,6 +77,55 @@ def make_export(n_messages: int, per_conv: int, seed: int = 7, short: bool = Fal
     return convs
 
 
+def locomo_texts(n_messages: int, per_conv: int) -> list[list[tuple[str, str]]]:
+    """Real chat text for ``--text locomo``: LoCoMo's turns (read from ../shared/eval at run time,
+    never copied), its sessions cut into conversations of ``per_conv`` turns and cycled until
+    ``n_messages``; the first speaker of a session is the user, the other the assistant."""
+    from locomo import SHARED_EVAL, sessions, turn_text
+
+    path = SHARED_EVAL / "locomo10.json"
+    if not path.exists():
+        sys.exit(f"Error: {path} not found (--text locomo reads LoCoMo from ../shared/eval)")
+    data = json.loads(path.read_text())
+    convs: list[list[tuple[str, str]]] = []
+    while sum(map(len, convs)) < n_messages:
+        for sample in data:
+            for _, _, turns in sessions(sample["conversation"]):
+                first = turns[0].get("speaker") if turns else None
+                for i in range(0, len(turns), per_conv):
+                    convs.append([("user" if t.get("speaker") == first else "assistant",
+                                   turn_text(t)) for t in turns[i:i + per_conv]])
+    out, left = [], n_messages
+    for c in convs:
+        if left <= 0:
+            break
+        out.append(c[:left])
+        left -= len(out[-1])
+    return out
+
+
+def make_locomo_export(n_messages: int, per_conv: int) -> list[dict]:
+    """The ChatGPT-shaped export of :func:`locomo_texts` (same layout as :func:`make_export`)."""
+    convs = []
+    t0 = 1_700_000_000
+    for c, turns in enumerate(locomo_texts(n_messages, per_conv)):
+        mapping = {"root": {"id": "root", "parent": None, "children": [], "message": None}}
+        parent, created = "root", t0 + c * 3600
+        for j, (role, text) in enumerate(turns):
+            mid = f"c{c}-m{j}"
+            mapping[parent]["children"].append(mid)
+            mapping[mid] = {"id": mid, "parent": parent, "children": [], "message": {
+                "id": mid, "author": {"role": role}, "create_time": created + j * 30,
+                "content": {"content_type": "text", "parts": [text]}, "weight": 1.0,
+                "metadata": {}}}
+            parent = mid
+        convs.append({"id": f"conv-{c}", "conversation_id": f"conv-{c}",
+                      "title": f"chat {c}", "create_time": created,
+                      "update_time": created + len(turns) * 30, "current_node": parent,
+                      "mapping": mapping})
+    return convs
+
+
 def to_jsonl(convs: list[dict]) -> str:
     lines = []
     for c in convs:
@@ -175,6 +224,8 @@ def main(argv=None) -> None:
     ap.add_argument("--embedder", default="onnx", help="onnx (default, the product's), sbert, hash")
     ap.add_argument("--sources", default="chatgpt,jsonl")
     ap.add_argument("--short", action="store_true", help="one-sentence messages (~12 tokens)")
+    ap.add_argument("--text", choices=("synthetic", "locomo"), default="synthetic",
+                    help="message text: random words (default) or LoCoMo's real chat turns")
     ap.add_argument("--digest", action="store_true",
                     help="also import each source with the automatic digest and report the ratio")
     ap.add_argument("--precision", default=None,
@@ -187,7 +238,8 @@ def main(argv=None) -> None:
 
     precisions = (args.precision or bulk_precision()).split(",")
 
-    convs = make_export(args.messages, args.per_conversation, short=args.short)
+    convs = (make_locomo_export(args.messages, args.per_conversation) if args.text == "locomo"
+             else make_export(args.messages, args.per_conversation, short=args.short))
     with tempfile.TemporaryDirectory(prefix="memcli-bench-import-") as tmp:
         work = Path(tmp)
         files = {"chatgpt": work / "conversations.json", "jsonl": work / "conversations.jsonl"}
@@ -222,7 +274,8 @@ def main(argv=None) -> None:
                                         tag=f"-{p}") | {"precision": p})
 
     extra = {
-        "data": f"synthetic export, {len(convs)} conversations × {args.per_conversation} messages "
+        "data": f"{'LoCoMo-text' if args.text == 'locomo' else 'synthetic'} export, "
+                f"{len(convs)} conversations × {args.per_conversation} messages "
                 f"= {n_msgs} messages; ChatGPT file {files['chatgpt'].name} "
                 f"{len(json.dumps(convs)) / 1e6:.1f} MB",
         "embedder": f"{args.embedder} ({embedder.model_id}), loaded in {load_s:.1f} s (not counted)"

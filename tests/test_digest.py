@@ -87,11 +87,11 @@ def test_interrupted_digest_resumes_without_duplicates(mem, monkeypatch):
     real = Digester.write_notes
     calls = {"n": 0}
 
-    def flaky(self, cands, msgs):
+    def flaky(self, cands, msgs, vecs=None):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # Ctrl-C while the second conversation is being written
-        return real(self, cands, msgs)
+        return real(self, cands, msgs, vecs)
 
     monkeypatch.setattr(Digester, "write_notes", flaky)
     with pytest.raises(KeyboardInterrupt):
