@@ -64,9 +64,10 @@ def test_one_shot_search_and_ask_do_not_import_pydantic(tmp_path):
     code = (
         "import sys, json\n"
         "from memcli.main import run\n"
+        "home = sys.argv[1]\n"
         "for argv in (['search', 'keys', '-n', '3', '--json', '--kind', 'message'],\n"
         "             ['ask', 'where are the keys', '--no-llm', '--json', '-n', '4']):\n"
-        "    sys.argv = ['memcli', '--home', sys.argv[1]] + argv\n"
+        "    sys.argv = ['memcli', '--home', home] + argv\n"
         "    try:\n"
         "        run()\n"
         "    except SystemExit as exc:\n"
@@ -74,14 +75,15 @@ def test_one_shot_search_and_ask_do_not_import_pydantic(tmp_path):
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic')))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                          text=True, env={"MEMCLI_EMBEDDER": "hash", "PATH": "/usr/bin:/bin"})
+                          text=True, cwd=tmp_path,
+                          env={"MEMCLI_EMBEDDER": "hash", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
 
 
 def test_a_malformed_number_is_still_one_error_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "memcli", "--home", str(tmp_path), "search", "keys",
-                           "-n", "ten"], capture_output=True, text=True,
+                           "-n", "ten"], capture_output=True, text=True, cwd=tmp_path,
                           env={"MEMCLI_EMBEDDER": "hash", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "valid integer" in proc.stderr
