@@ -7,19 +7,20 @@ Two sources:
   phrasing, with filler chat and confusers ("moved our climbing sessions to Thursdays", "my
   sister moved to Berlin") in between. Phrasings come in three splits: ``dev`` (those the rules
   were written against, the issue's examples), ``heldout`` (written apart from the rules; its
-  first run is in BENCHMARKS.md, and the rules were then widened after looking at its misses,
-  so it is no longer unseen), ``blind`` (written after that and measured untuned) and ``fresh``
-  (written after the attribute-words rules, in other words again, to check their generality).
+  first run is in BENCHMARKS.md, then the rules were widened on its misses), ``blind`` (written
+  after that, measured untuned), ``fresh`` (written after the attribute-words rules) and ``unseen``
+  (benchmarks/updates_unseen.py: its own attributes, events without topic words).
   Measured per question: the first hit (``memcli search``, and the context ``memcli ask`` would
   cite, services/ask.recall) that holds any value of the attribute holds the current one (present
   questions) or an older one (past questions); and false supersessions (a fact closed by a fact
   from another attribute or a filler line) as their own count.
-- ``--longmemeval FILE``: the knowledge-update questions of a LongMemEval file (loader and store
-  building from benchmarks/longmemeval.py): among the evidence turns found, is the first one from
-  the latest evidence session (the current value)?
+- ``--longmemeval FILE``: the knowledge-update questions of a LongMemEval file (benchmarks/
+  updates_lme.py; ``--stores DIR`` reuses the verbatim stores of ``longmemeval.py --work DIR``):
+  among the evidence turns found, is the first one from the latest evidence session?
 
     .venv/bin/python benchmarks/updates.py --synthetic --split heldout --personas 4
-    .venv/bin/python benchmarks/updates.py --longmemeval ../shared/eval/longmemeval_s_dev.json.gz
+    .venv/bin/python benchmarks/updates.py --longmemeval ../shared/eval/longmemeval_s_dev.json.gz \
+        --stores /work/lme_stores --work /work/u14_lme
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
+import updates_lme
+from updates_unseen import CONFUSERS_UNSEEN, FILLER_UNSEEN, UNSEEN
 
 # attribute → (values, {split: (first statements, change statements)}, present questions,
 #               past questions); {v} is the value
@@ -183,12 +186,19 @@ START = datetime(2023, 1, 5, 10, tzinfo=timezone.utc)
 DAYS = 730
 
 
+def split_parts(split: str) -> tuple[dict, list[str], list[str]]:
+    """(attributes, confusers, filler) of a split: ``unseen`` has its own (updates_unseen.py)."""
+    return (UNSEEN, CONFUSERS_UNSEEN, FILLER_UNSEEN) if split == "unseen" else \
+        (ATTRS, CONFUSERS, FILLER)
+
+
 def persona(seed: int, split: str) -> dict:
     """A timeline of conversations (each: date, turns with ids) and the truth of each attribute."""
     rnd = random.Random(seed)
     events = []  # (day, attr or None, version, text)
     truth: dict[str, list[str]] = {}
-    for attr, spec in ATTRS.items():
+    attrs, confusers, filler = split_parts(split)
+    for attr, spec in attrs.items():
         first, changes = spec[split]
         n = rnd.randint(2, min(4, len(spec["values"])))  # 1-3 changes
         values = rnd.sample(spec["values"], n)
@@ -197,19 +207,20 @@ def persona(seed: int, split: str) -> dict:
         for ver, (day, v) in enumerate(zip(days, values)):
             tmpl = rnd.choice(first if ver == 0 else changes)
             events.append((day, attr, ver, tmpl.format(v=v)))
-    for i, text in enumerate(CONFUSERS):
+    for i, text in enumerate(confusers):
         events.append((rnd.randrange(DAYS), None, i, text))
-    for i in range(len(ATTRS) * 4):
-        events.append((rnd.randrange(DAYS), None, 100 + i, rnd.choice(FILLER)))
+    for i in range(len(attrs) * 4):
+        events.append((rnd.randrange(DAYS), None, 100 + i, rnd.choice(filler)))
     events.sort(key=lambda e: e[0])
     convs = []
     for n, (day, attr, ver, text) in enumerate(events):
         when = START + timedelta(days=day, minutes=n % 50)
         turns = [("user", text, f"{attr or 'filler'}:{ver}"),
                  ("assistant", rnd.choice(REPLIES), "reply"),
-                 ("user", rnd.choice(FILLER), "filler:x")]
+                 ("user", rnd.choice(filler), "filler:x")]
         convs.append({"id": f"c{n}", "when": when, "turns": turns})
-    return {"convs": convs, "truth": truth, "end": START + timedelta(days=DAYS + 10)}
+    return {"convs": convs, "truth": truth, "end": START + timedelta(days=DAYS + 10),
+            "attrs": attrs}
 
 
 def build(p: dict, home: Path, embedder):
@@ -251,7 +262,7 @@ def evaluate(mem, p: dict, *, with_recall: bool, show: bool = False) -> dict:
 
     out = {"present": [0, 0], "past": [0, 0], "past_previous": [0, 0], "recall_present": [0, 0]}
     for attr, values in p["truth"].items():
-        spec = ATTRS[attr]
+        spec = p["attrs"][attr]
         cur, older = values[-1], values[:-1]
         for q in spec["present"]:
             hits = mem.search(q, limit=10, now=p["end"])
@@ -332,53 +343,6 @@ def run_synthetic(args, embedder) -> dict:
     return totals
 
 
-def run_longmemeval(args, embedder) -> dict:
-    import longmemeval as lme
-
-    from memcli.services.digest.pipeline import digest
-
-    out = {"verbatim": [0, 0], "digested": [0, 0], "questions": []}
-    embedder = lme.CachingEmbedder(embedder)  # haystack sessions repeat across questions
-    qs = [e for e in lme.iter_questions(args.longmemeval)
-          if e.get("question_type") == "knowledge-update" and not
-          str(e["question_id"]).endswith("_abs")]
-    for entry in qs[: args.limit]:
-        home = Path(tempfile.mkdtemp(prefix="upd-lme-"))
-        try:
-            mem, gold = lme.build_memory(entry, home, embedder)
-            dates = dict(zip(map(str, entry["haystack_session_ids"]), entry["haystack_dates"]))
-            gold_sessions = {t.rsplit("_", 1)[0] for t in gold}
-            if not gold_sessions:
-                continue
-            latest = max(gold_sessions, key=lambda s: lme.parse_date(dates.get(s)) or
-                         datetime.min.replace(tzinfo=timezone.utc))
-            now = lme.parse_date(entry.get("question_date"))
-            row = {"id": entry["question_id"]}
-            for mode in ("verbatim", "digested"):
-                if mode == "digested":
-                    digest(mem, use_llm=False)
-                hits = mem.search(entry["question"], limit=50, now=now)
-                ids = [h.source.get("message_id") for h in hits]
-                if mode == "digested":  # a fact stands for the turn it rests on
-                    ids = []
-                    for h in hits:
-                        if h.kind == "fact":
-                            srcs = mem.store.get_items(mem.store.sources_of(h.id))
-                            ids += [r.get("external_id") for r in srcs.values()]
-                        else:
-                            ids.append(h.source.get("message_id"))
-                first = next((i for i in ids if i in gold), None)
-                ok = first is not None and first.rsplit("_", 1)[0] == latest
-                out[mode][0] += ok
-                out[mode][1] += 1
-                row[mode] = ok
-            out["questions"].append(row)
-            mem.close()
-        finally:
-            shutil.rmtree(home, ignore_errors=True)
-    return out
-
-
 def pct(v) -> str:
     return f"{v[0]}/{v[1]} = {v[0] / v[1]:.3f}" if v[1] else "-"
 
@@ -386,7 +350,7 @@ def pct(v) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--synthetic", action="store_true")
-    ap.add_argument("--split", choices=["dev", "heldout", "blind", "fresh"], default="blind")
+    ap.add_argument("--split", choices=["dev", "heldout", "blind", "fresh", "unseen"], default="blind")
     ap.add_argument("--personas", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-recall", dest="recall", action="store_false",
@@ -396,6 +360,11 @@ def main(argv=None) -> int:
                     help="skip the undigested memory")
     ap.add_argument("--longmemeval", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None, help="LongMemEval: the first N questions")
+    ap.add_argument("--stores", type=Path, default=None,
+                    help="LongMemEval: reuse the verbatim stores `longmemeval.py --work DIR` built "
+                         "(copied to --work, never modified)")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="LongMemEval: keep the digested copies here (reused by a re-run)")
     ap.add_argument("--embedder", default="onnx", choices=["onnx", "sbert", "hash"])
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -415,7 +384,7 @@ def main(argv=None) -> int:
                             "past: previous first", "false supersessions", "missed updates",
                             "facts"], rows))
     if args.longmemeval:
-        lm = run_longmemeval(args, embedder)
+        lm = updates_lme.run(args, embedder)
         result["longmemeval"] = lm
         print("\nLongMemEval knowledge-update: the first evidence turn found is from the latest "
               "evidence session\n")

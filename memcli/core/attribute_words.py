@@ -121,13 +121,40 @@ def inferred_slots(sentence: str) -> list[tuple[str, str]]:
     return []
 
 
+_DISTANT_PAST = re.compile(
+    r"\b(?:back in|years ago|in (?:19|20)\d\d|when (?:i|we) (?:was|were)|used to|as a (?:kid|child|"
+    r"teen\w*|student)|once|for a (?:semester|summer|while|night|day|weekend)|for the (?:night|day|"
+    r"weekend)|one day|someday|some day|in (?:high )?school|in college)\b", re.I)
+# a visit or a trip is not where one lives, works or studies
+_VISIT = re.compile(r"\b(?:trips?|travel\w*|visit\w*|vacation\w*|holidays?|tour\w*|went to|"
+                    r"wanting|sightseeing)\b", re.I)
+_OURS = re.compile(r"\b(?:ours|mine)\b", re.I)
+_ACTED_ON = re.compile(r"\b(?:he|she|they)\s+(?:\w+\s+)?(?:me|us)\b", re.I)
+
+
+def own_change(sentence: str) -> bool:
+    """The speaker's own statement of how things are or of a change, told as a state or as a
+    recent event ("Picked up the keys to our place in Nantes", "They made me staff engineer"):
+    about the speaker (no other person as its subject; "they made me" acts on the speaker), not
+    a negation, wish or plan, not a distant or passing past ("back in 2015", "for the night"),
+    not a visit or a trip."""
+    text = expand(sentence)
+    if not (_SELF.search(text) or _OURS.search(text)):
+        return False
+    other = _OTHER_PERSON.search(_ACTED_ON.sub(" me ", text))
+    return not (other or _NEGATED.search(text) or _DISTANT_PAST.search(text) or
+                _VISIT.search(text))
+
+
 # Words a question about the attribute uses, kept as the fact's tags (the full-text index reads
 # them): "Where do I work?" finds "User accepted an offer from Initech" (employer).
 ATTRIBUTE_TAGS = {"residence": ("home", "live", "city"), "employer": ("employer", "work"),
                   "car": ("car", "drive"), "phone": ("phone", "number"), "email": ("email",),
                   "job": ("job", "title", "role"), "gym": ("gym", "train"),
-                  "language": ("language", "learning"), "diet": ("diet",),
-                  "relationship": ("relationship",)}
+                  "language": ("language", "learning"), "diet": ("diet", "eat"),
+                  "relationship": ("relationship",), "partner": ("partner", "dating"),
+                  "school": ("university", "school", "study"), "pet": ("pet",),
+                  "hobby": ("hobby", "free", "time")}
 
 
 def attribute_tags(attributes: list[str]) -> list[str]:

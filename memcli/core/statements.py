@@ -56,7 +56,7 @@ REQUEST = re.compile(
     r"^(please|can you|could you|would you|let's|lets|help me|show me|write|make|run|try|give me|"
     r"add|fix|change|explain|tell me)\b|\b(can you|could you|please)\b|"
     r"\bi (want|need|would like|'d like) (you|to see)\b", re.I)
-_CODE = re.compile(r"[=(){}\[\];<>`]|\w\.\w+\(|^\s*(import|def|class|return|for|if)\b")
+_CODE = re.compile(r"[=(){}\[\]<>`]|;\s*$|\w\.\w+\(|^\s*(import|def|class|return|for|if)\b")
 
 
 def is_prose(sentence: str) -> bool:

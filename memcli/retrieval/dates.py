@@ -248,8 +248,12 @@ _PAST = re.compile(
 def asks_about_past(question: str) -> bool:
     """"Where did I live before I moved?", "my previous job", "what car did I first drive", "the
     band I used to like": the question wants an earlier value of something that changed. Anything
-    else ("now", "these days", "currently", or no time words) asks about the present."""
-    return bool(_PAST.search(question or ""))
+    else ("now", "these days", "currently", or no time words) asks about the present. "Old" beside
+    a present word names a thing, not a time: "where do I currently keep my old sneakers?"."""
+    found = [m.group(1).lower() for m in _PAST.finditer(question or "")]
+    if found and all(w.endswith(" old") for w in found) and _PRESENT.search(question):
+        return False
+    return bool(found)
 
 
 _EARLIEST = re.compile(r"\b(first|originally|original|initially|at the start|earliest|"

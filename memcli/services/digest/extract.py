@@ -11,7 +11,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from memcli.core.attribute_words import attribute_tags
+from memcli.core.attribute_words import attribute_tags, own_change
+from memcli.core.phrasing import value_tokens
 from memcli.core.slots import slots_of
 from memcli.core.statements import (
     FIRST_PERSON,
@@ -27,6 +28,9 @@ from memcli.services.prompts import messages as prompt_messages
 
 TYPES = ("fact", "preference", "event", "decision")
 MIN_LEN, MAX_LEN = 12, 300
+# A sentence that scores below rule_notes' bar but is the speaker's own change with a value is a
+# tentative note: kept when its meaning names an attribute (digest/attributes.by_meaning).
+TENTATIVE_MIN = 0.5
 # "Update: I live in Rome now" is the person's statement, not a speaker called Update
 NOT_SPEAKERS = frozenset(
     "note notes re fwd fw http https update updates edit edited correction ps p.s fyi todo to-do "
@@ -70,6 +74,8 @@ class Candidate:
     event_time: str | None = None
     method: str = "rule"
     extra_sources: list[int] = field(default_factory=list)
+    by_meaning: bool = False  # the attribute comes from digest/attributes.py (prototypes)
+    tentative: bool = False  # kept only if digest/attributes.py finds its attribute
 
 
 def speaker_of(msg: dict) -> str | None:
@@ -124,11 +130,18 @@ def rule_notes(msgs: list[dict], *, df: Counter, n_docs: int, title: str | None 
         speaker = m.get("_speaker")
         if not speaker:
             continue
-        scored = [(statement_score(s), s) for s in sentences(strip_code(body_of(m)))]
-        scored = [t for t in scored if t[0] >= min_score]
-        scored.sort(key=lambda t: -t[0])
+        every = [(statement_score(s), s) for s in sentences(strip_code(body_of(m)))]
+        scored = sorted((t for t in every if t[0] >= min_score), key=lambda t: -t[0])
         for _, sent in scored[:per_message]:
             out.append(make_candidate(sent, m, i, speaker, df=df, n_docs=n_docs, title=title))
+        if len(scored) < per_message:  # "Said goodbye to the old car; the Skoda is ours now"
+            for score, sent in every:
+                if TENTATIVE_MIN <= score < min_score and value_tokens(sent) and \
+                        own_change(sent):
+                    c = make_candidate(sent, m, i, speaker, df=df, n_docs=n_docs, title=title)
+                    c.tentative = not c.attributes
+                    out.append(c)
+                    break
     return out
 
 

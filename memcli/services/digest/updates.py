@@ -126,6 +126,8 @@ def candidates(store, row: dict, near: list[tuple[int, float, str]] | None, *,
         for other in store.current_facts_with_attribute(a, subject):
             if other["id"] == row["id"] or other["id"] in out:
                 continue
+            if not several_changed(a, row, other):
+                continue  # two hobbies, two pets: both true unless the newer says it changed
             ov = (meta_of(other).get("values") or {}).get(a)
             same = values.get(a) is not None and values.get(a) == ov
             why = (f"{subject}'s {a} restated" if same else f"newer value of {subject}'s {a}")
@@ -144,6 +146,18 @@ def candidates(store, row: dict, near: list[tuple[int, float, str]] | None, *,
         if verdict == "update" or (llm is not None and sim >= LLM_NEAR_MIN):
             out[i] = Pair(other, None, verdict, why + f" (cosine {sim:.2f})")
     return list(out.values())
+
+
+def several_changed(attribute: str, row: dict, other: dict) -> bool:
+    """False for two facts of an attribute one has several of (digest/attributes.MULTI), one of
+    them placed there by meaning, unless the newer one says something changed."""
+    from memcli.services.digest.attributes import CHANGED, MULTI
+
+    if attribute not in MULTI or not (meta_of(row).get("by_meaning") or
+                                      meta_of(other).get("by_meaning")):
+        return True
+    newer = max((row, other), key=lambda r: (r["created_at"], r["id"]))
+    return bool(CHANGED.search(newer["text"]))
 
 
 def judge(llm, row: dict, pairs: list[Pair], counter: LLMCounter) -> list[Pair]:
