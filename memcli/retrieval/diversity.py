@@ -7,10 +7,22 @@ follow the top in their own order, so a longer list (``-n 50``) still holds ever
 
 from __future__ import annotations
 
+import re
+
 from memcli.core.models import Hit
 
 DIVERSE_TOP = 5  # the first results, where the cap holds (a wider top cost turn recall)
 PER_CONVERSATION = 3  # hits of one conversation allowed in it
+# A question that counts or adds up ("How many …", "how much … in total") gathers its answer from
+# several conversations, so for it the cap holds over the first AGGREGATE_TOP (BENCHMARKS.md,
+# issue 15); every other question keeps DIVERSE_TOP, since a wider cap cost single-chat questions.
+AGGREGATE_TOP = 10
+_AGGREGATES = re.compile(r"\b(?:how many|how much|in total|total)\b", re.IGNORECASE)
+
+
+def diverse_top(query: str) -> int:
+    """How many first results the per-conversation cap holds over for ``query``."""
+    return AGGREGATE_TOP if _AGGREGATES.search(query or "") else DIVERSE_TOP
 
 
 def conversation_key(hit: Hit) -> tuple | None:

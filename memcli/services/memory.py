@@ -198,9 +198,10 @@ class Memory:
         """``structure=True`` uses the digested structure: one-hop expansion along sources and
         links, and the retention score as a small ranking signal (memcli/retrieval/graph.py).
         ``diverse``: at most ``PER_CONVERSATION`` hits of one conversation in the first
-        ``DIVERSE_TOP`` (the rest demoted below them, not dropped: memcli/retrieval/diversity.py),
-        so every front end shows the same diverse first page."""
-        from memcli.retrieval.diversity import DIVERSE_TOP, PER_CONVERSATION, cap_per_conversation
+        ``DIVERSE_TOP`` (``AGGREGATE_TOP`` for a question that counts or adds up; the rest are
+        demoted below them, not dropped: memcli/retrieval/diversity.py), so every front end
+        shows the same diverse first page."""
+        from memcli.retrieval.diversity import PER_CONVERSATION, cap_per_conversation, diverse_top
         from memcli.retrieval.hybrid import hybrid_search
 
         query = clean_text(query)
@@ -216,10 +217,11 @@ class Memory:
         else:  # nothing embedded yet: keyword search only, and don't load a model for nothing
             embedder = None
         # a capped conversation's hits make room for the next ones: fetch enough to fill the top
-        fetch = max(limit, DIVERSE_TOP * PER_CONVERSATION) if diverse else limit
+        top = diverse_top(query)
+        fetch = max(limit, top * PER_CONVERSATION) if diverse else limit
         hits = hybrid_search(self.store, embedder, query, limit=fetch, filters=filters, now=now,
                              expand=structure, retention_weight=0.1 if structure else 0.0)
-        return (cap_per_conversation(hits) if diverse else hits)[:limit]
+        return (cap_per_conversation(hits, top=top) if diverse else hits)[:limit]
 
     def show(self, item_id: int) -> dict:
         from memcli.retrieval.hits import source_of
