@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+DERIVED_KINDS = ("summary", "fact", "reflection")  # what digest derives; the rest is verbatim
+
 
 def clean_text(value):
     """Make a str safe to store and embed. Text from argv, stdin or a JSON file can hold lone

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 
-from memcli.core.models import NewItem
+from memcli.core.models import DERIVED_KINDS, NewItem
 
-DERIVED_KINDS = frozenset({"summary", "fact", "reflection"})
 DERIVED_SOURCE = "digest"
 
 

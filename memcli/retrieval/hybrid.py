@@ -25,6 +25,14 @@ FUSION_K = 10  # a small RRF k trusts the top of each ranking more
 VECTOR_WEIGHT = 0.7  # BM25 is the stronger ranker on personal chat; vectors add paraphrases
 NEIGHBOUR_WEIGHT = 0.5  # a strong chat line lends this share of its score to the turns around it,
 NEIGHBOUR_SPAN = 2  # halved at each further step (±1: 0.5, ±2: 0.25)
+# A conversation's opening turn has neighbours on one side only, so the boost gave it about half
+# what a middle turn of the same chat gets, although the opening message is where people say what
+# the chat is about. A turn within NEIGHBOUR_SPAN of the start has its neighbour gain scaled up to
+# the full span's weight (at most EDGE_FILL×): the first turn counts its one side twice. The last
+# turns are left as they are (closing lines are mostly thanks and goodbyes; filling them too did
+# slightly worse on LoCoMo). BENCHMARKS.md, issue 15.
+EDGE_FILL = 2.0
+FILL_BELOW_LENDER = 0.99  # ... and never past the score of the turn that lends it the most
 # A note is its own context: it has no neighbouring turns to gain from, so the person's notes
 # (kind note/section, outside any conversation) are lifted by the median gain the best
 # conversation turns got from their neighbours in the same search (NOTE_LIFT_SCAN of them).
@@ -125,16 +133,34 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
     """Conversation context: each turn next to a candidate gains ``weight`` × its score (half
     that two turns away).
     An answer often sits next to the line that matches the question ("what did you suggest?" →
-    the reply), and multi-turn facts span neighbours. Notes are lifted to the same scale
-    (``lift_notes``; ``rows``: item rows the caller already read, id → row, added to)."""
+    the reply), and multi-turn facts span neighbours; a turn near the start of its conversation
+    (``rows`` give its position) makes up for the side it lacks (``EDGE_FILL``). Notes are lifted
+    to the same scale (``lift_notes``; ``rows``: item rows the caller already read, id → row,
+    added to)."""
     weight = NEIGHBOUR_WEIGHT if weight is None else weight
     if not weight or not fused:
         return fused
     out = dict(fused)
     near = store.turn_neighbours(list(fused), filters, span=NEIGHBOUR_SPAN)
+    gain: dict[int, float] = {}
     for item_id, nbrs in near.items():
         for n, dist in nbrs:
-            out[n] = out.get(n, 0.0) + weight * 0.5 ** (dist - 1) * fused[item_id]
+            gain[n] = gain.get(n, 0.0) + weight * 0.5 ** (dist - 1) * fused[item_id]
+    if EDGE_FILL and rows:  # the opening turns among the candidates whose rows were read
+        full = 2 * sum(0.5 ** (d - 1) for d in range(1, NEIGHBOUR_SPAN + 1))
+        plain = {n: fused.get(n, 0.0) + g for n, g in gain.items()}  # scores before any fill
+        for n, g in gain.items():
+            position = (rows.get(n) or {}).get("position")
+            have = sum(0.5 ** (d - 1) for _, d in near.get(n, ()))
+            if position is not None and position < NEIGHBOUR_SPAN and have:
+                # never past the turn that lends the most: "Hi there!" stays below the line
+                # after it that holds the searched word
+                top = max((plain.get(i, fused.get(i, 0.0)) for i, _ in near.get(n, ())
+                           if i in fused), default=0.0)
+                room = FILL_BELOW_LENDER * top - fused.get(n, 0.0)
+                gain[n] = max(g, min(g * min(EDGE_FILL, full / have), room))
+    for n, g in gain.items():
+        out[n] = out.get(n, 0.0) + g
     return lift_notes(store, fused, out, near, {} if rows is None else rows) if NOTE_LIFT else out
 
 
@@ -319,7 +345,9 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         fused = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
     past = about_past(query, filters, now)
     if names_a_time(query):  # undigested restatements: reordered only when the question says
-        fused = newest_restatement_first(store, fused, past=past)  # which value it wants
+        fused = newest_restatement_first(store, fused, past=past, query=query)  # which value
+    elif not past:  # no time words: the present, by the question's words (validity.BY_WORDS)
+        fused = newest_restatement_first(store, fused, past=False, query=query, words_only=True)
     fused = prefer_valid(store, fused, past=past,  # changed facts: current (or older) value first
                          earliest=past and asks_for_earliest(query))
     sims = dict(vec)

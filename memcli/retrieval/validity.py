@@ -8,6 +8,10 @@ demoted for a question about something else it said). No SQL: the store lists th
 
 from __future__ import annotations
 
+import re
+
+from memcli.core.models import DERIVED_KINDS
+
 LIFT = 1.05  # the preferred item of a pair scores this much above the other
 STALE = 0.8  # for a present question the stale message also keeps this share of its score
 
@@ -66,25 +70,46 @@ def relevant_changes(store, fused: dict[int, float], hops: int = 6) -> list[tupl
 
 
 RESTATED = 0.7  # cosine above which two statements of one speaker say the same thing
+BY_WORDS = True  # restatements found by the question's words (below)
+NO_TIME_WORDS = True  # ... also for a question with no time words at all
 TOP = 10  # restatements are reordered among the best TOP only (so the top-TOP set is unchanged)
 
 
-def newest_restatement_first(store, fused: dict[int, float], *, past: bool) -> dict[int, float]:
+def newest_restatement_first(store, fused: dict[int, float], *, past: bool,
+                             query: str | None = None, words_only: bool = False
+                             ) -> dict[int, float]:
     """Changes digest has not recorded: among the best TOP candidates, statements of one speaker
     that say the same thing with a different value ("My gym is Basic-Fit" / "My gym is now On
     Air": close vectors, different value words, states rather than events) swap scores so the
     newest comes first (the oldest first for a question about the past). The best TOP stay the
-    same items, only their order changes."""
+    same items, only their order changes. With ``query``, statements of one speaker in different
+    conversations that hold the same words of the question (each at least half of them, COVER
+    in common) count as restatements too: "I have 1,250 followers on
+    Instagram" in May, "I'm at 1,300 Instagram followers now" in June (long turns whose vectors
+    differ, one told the figure again). ``words_only``: only those (a question with no time
+    words at all)."""
+    if words_only and not (BY_WORDS and NO_TIME_WORDS):
+        return fused
     top = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
     if len(top) < 2:
         return fused
     import numpy as np
 
-    from memcli.core.slots import is_state, values_differ  # ~16 ms of regexes: only when used
-
     ids = [i for i, _ in top]
     rows = store.get_items(ids)
-    cand = [i for i in ids if i in rows and is_state(rows[i]["text"])]
+    present = [i for i in ids if i in rows]
+    covers = _covers(query, [rows[i]["text"] for i in present]) if query and BY_WORDS else []
+    cover = dict(zip(present, covers))
+    asked = set(_NUMBER.findall(query or ""))
+    if words_only:  # only the question's words pair them: no slot rules (~16 ms of regexes)
+        cand = [i for i in present if cover.get(i)]
+    else:
+        from memcli.core.slots import is_state, values_differ
+
+        cand = [i for i in present if is_state(rows[i]["text"]) or cover.get(i)]
+    # a fact restates the message it was derived from: never a pair by the question's words
+    derived = [i for i in cand if rows[i]["kind"] in DERIVED_KINDS]
+    rests_on = {k: set(v) for k, v in store.sources_map(derived).items()} if derived else {}
     vecs = store.approx_vectors(cand)
     cand = [i for i in cand if i in vecs]
     if len(cand) < 2:
@@ -102,8 +127,14 @@ def newest_restatement_first(store, fused: dict[int, float], *, past: bool) -> d
     for a in range(len(cand)):
         for b in range(a + 1, len(cand)):
             x, y = rows[cand[a]], rows[cand[b]]
-            if sims[a, b] >= RESTATED and (x.get("role") or "") == (y.get("role") or "") and \
-                    values_differ(x["text"], y["text"]):
+            if (x.get("role") or "") != (y.get("role") or ""):
+                continue
+            same = len(cover.get(cand[a], frozenset()) & cover.get(cand[b], frozenset())) >= COVER and \
+                x.get("conversation_id") != y.get("conversation_id") and \
+                cand[b] not in rests_on.get(cand[a], ()) and cand[a] not in rests_on.get(cand[b], ()) and \
+                (not words_only or _told_again(x["text"], y["text"], asked))
+            if same or (not words_only and sims[a, b] >= RESTATED and is_state(x["text"])
+                        and is_state(y["text"]) and values_differ(x["text"], y["text"])):
                 group[root(cand[a])] = root(cand[b])
     members: dict[int, list[int]] = {}
     for i in cand:
@@ -116,3 +147,26 @@ def newest_restatement_first(store, fused: dict[int, float], *, past: bool) -> d
         by_time = sorted(ids_, key=lambda i: (rows[i]["created_at"], i), reverse=not past)
         out.update(zip(by_time, scores))
     return out
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")  # with no time words, only a quantity told again counts
+
+
+def _told_again(a: str, b: str, asked: set[str]) -> bool:
+    """Both statements give a figure the question does not name, and not the same figures: "I
+    have 1,250 followers" / "I'm at 1,300 followers now". A number the question asks about
+    ("message 0399") is what is looked for, not a value that changed."""
+    na, nb = set(_NUMBER.findall(a)) - asked, set(_NUMBER.findall(b)) - asked
+    return bool(na) and bool(nb) and na != nb
+COVER = 2  # question words a restatement found by the question's words holds at least
+
+
+def _covers(query: str, texts: list[str]) -> list[frozenset]:
+    """Per text, the question's content words (stemmed) it holds when that is at least COVER and
+    half of them; else an empty set."""
+    from memcli.core.text import content_words, stem
+
+    q = {stem(w) for w in content_words(query)}
+    need = max(COVER, (len(q) + 1) // 2)
+    got = [frozenset(q & {stem(w) for w in content_words(t)}) for t in texts]
+    return [g if len(g) >= need else frozenset() for g in got]

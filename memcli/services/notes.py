@@ -9,7 +9,7 @@ import json
 from typing import Iterable
 
 from memcli.core.errors import MemcliError
-from memcli.services.digest.pipeline import DERIVED_KINDS
+from memcli.core.models import DERIVED_KINDS
 from memcli.services.reflect import ReflectReport, reflect
 
 

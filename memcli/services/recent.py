@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from memcli.core.errors import MemcliError
-from memcli.services.digest.pipeline import DERIVED_KINDS
+from memcli.core.models import DERIVED_KINDS
 
 MAX_RECENT = 1000
 

@@ -14,8 +14,9 @@ from typing import Callable
 
 import numpy as np
 
-from memcli.core.models import NewItem
+from memcli.core.models import DERIVED_KINDS, NewItem
 from memcli.core.text import doc_freq, grounded
+from memcli.services.digest.attributes import by_meaning
 from memcli.services.digest.extract import Candidate, llm_notes, rule_notes, speaker_of
 from memcli.services.digest.llmio import LLMCounter, call_json, capable, llm_of
 from memcli.services.digest.organise import (
@@ -31,7 +32,6 @@ from memcli.store import content_hash
 
 SOURCE = "digest"
 CHAT_SOURCE = "chat"  # memcli chat's own conversations (services/chat.py)
-DERIVED_KINDS = ("summary", "fact", "reflection")
 STANDALONE_KINDS = ("note", "section")
 SUMMARY_SCHEMA = {
     "type": "object",
@@ -174,6 +174,7 @@ class Digester:
             return []
         if vecs is None:
             vecs = self.memory.embedder.embed([c.text for c in cands])
+        cands, vecs = by_meaning(self.memory.embedder, cands, vecs)  # what no slot pattern found
         new_ids: list[int] = []
         for c, v in zip(cands, vecs):
             src = msgs[c.msg_index]
@@ -195,7 +196,8 @@ class Digester:
                       "subject": c.subject,
                       "attribute": c.attributes[0] if c.attributes else None,
                       "attributes": c.attributes, "values": c.values,
-                      "event_time": c.event_time, "method": c.method})], vectors=[v])
+                      "event_time": c.event_time, "method": c.method,
+                      **({"by_meaning": True} if c.by_meaning else {})})], vectors=[v])
             if nid is None:
                 continue
             self.store.add_sources(nid, [src["id"], *c.extra_sources])
