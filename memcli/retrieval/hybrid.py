@@ -146,9 +146,9 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
     for item_id, nbrs in near.items():
         for n, dist in nbrs:
             gain[n] = gain.get(n, 0.0) + weight * 0.5 ** (dist - 1) * fused[item_id]
+    plain = {n: fused.get(n, 0.0) + g for n, g in gain.items()}  # scores before any fill
     if EDGE_FILL and rows:  # the opening turns among the candidates whose rows were read
         full = 2 * sum(0.5 ** (d - 1) for d in range(1, NEIGHBOUR_SPAN + 1))
-        plain = {n: fused.get(n, 0.0) + g for n, g in gain.items()}  # scores before any fill
         for n, g in gain.items():
             position = (rows.get(n) or {}).get("position")
             have = sum(0.5 ** (d - 1) for _, d in near.get(n, ()))
@@ -161,15 +161,20 @@ def with_neighbours(store, fused: dict[int, float], filters: Filters | None = No
                 gain[n] = max(g, min(g * min(EDGE_FILL, full / have), room))
     for n, g in gain.items():
         out[n] = out.get(n, 0.0) + g
-    return lift_notes(store, fused, out, near, {} if rows is None else rows) if NOTE_LIFT else out
+    # notes are lifted by the gain turns get from both sides, not by the openings' fill
+    return lift_notes(store, fused, out, near, {} if rows is None else rows,
+                      scale=plain) if NOTE_LIFT else out
 
 
 def lift_notes(store, fused: dict[int, float], out: dict[int, float],
-               near: dict[int, list], rows: dict[int, dict]) -> dict[int, float]:
-    """Notes × the median neighbour gain (``out / fused``) of the best ``NOTE_LIFT_SCAN`` turns
-    that have neighbours, so a note competes with chat lines on the same scale."""
+               near: dict[int, list], rows: dict[int, dict],
+               scale: dict[int, float] | None = None) -> dict[int, float]:
+    """Notes × the median neighbour gain (``scale / fused``, ``scale`` = ``out`` unless given)
+    of the best ``NOTE_LIFT_SCAN`` turns that have neighbours, so a note competes with chat
+    lines on the same scale."""
+    scale = out if scale is None else scale
     best = sorted(fused, key=lambda i: (-fused[i], i))[:NOTE_LIFT_SCAN]
-    gains = sorted(out[i] / fused[i] for i in best if i in near and fused[i] > 0)
+    gains = sorted(scale.get(i, fused[i]) / fused[i] for i in best if i in near and fused[i] > 0)
     alone = [i for i in best if i not in near]
     if not gains or not alone:
         return out
