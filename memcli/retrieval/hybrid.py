@@ -350,9 +350,11 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         fused = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
     past = about_past(query, filters, now)
     if names_a_time(query):  # undigested restatements: reordered only when the question says
-        fused = newest_restatement_first(store, fused, past=past, query=query)  # which value
+        fused = newest_restatement_first(store, fused, past=past, query=query,  # which value
+                                         rows=rows)  # it wants
     elif not past:  # no time words: the present, by the question's words (validity.BY_WORDS)
-        fused = newest_restatement_first(store, fused, past=False, query=query, words_only=True)
+        fused = newest_restatement_first(store, fused, past=False, query=query, words_only=True,
+                                         rows=rows)
     fused = prefer_valid(store, fused, past=past,  # changed facts: current (or older) value first
                          earliest=past and asks_for_earliest(query))
     sims = dict(vec)

@@ -76,8 +76,8 @@ TOP = 10  # restatements are reordered among the best TOP only (so the top-TOP s
 
 
 def newest_restatement_first(store, fused: dict[int, float], *, past: bool,
-                             query: str | None = None, words_only: bool = False
-                             ) -> dict[int, float]:
+                             query: str | None = None, words_only: bool = False,
+                             rows: dict[int, dict] | None = None) -> dict[int, float]:
     """Changes digest has not recorded: among the best TOP candidates, statements of one speaker
     that say the same thing with a different value ("My gym is Basic-Fit" / "My gym is now On
     Air": close vectors, different value words, states rather than events) swap scores so the
@@ -87,7 +87,7 @@ def newest_restatement_first(store, fused: dict[int, float], *, past: bool,
     in common) count as restatements too: "I have 1,250 followers on
     Instagram" in May, "I'm at 1,300 Instagram followers now" in June (long turns whose vectors
     differ, one told the figure again). ``words_only``: only those (a question with no time
-    words at all)."""
+    words at all). ``rows``: item rows the caller already read (id → row), added to."""
     if words_only and not (BY_WORDS and NO_TIME_WORDS):
         return fused
     top = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
@@ -96,7 +96,8 @@ def newest_restatement_first(store, fused: dict[int, float], *, past: bool,
     import numpy as np
 
     ids = [i for i, _ in top]
-    rows = store.get_items(ids)
+    rows = {} if rows is None else rows
+    rows.update(store.get_items([i for i in ids if i not in rows]))
     present = [i for i in ids if i in rows]
     covers = _covers(query, [rows[i]["text"] for i in present]) if query and BY_WORDS else []
     cover = dict(zip(present, covers))
@@ -107,6 +108,8 @@ def newest_restatement_first(store, fused: dict[int, float], *, past: bool,
         from memcli.core.slots import is_state, values_differ
 
         cand = [i for i in present if is_state(rows[i]["text"]) or cover.get(i)]
+    if len(cand) < 2:  # nothing to pair (most questions): no vectors, no sources read
+        return fused
     # a fact restates the message it was derived from: never a pair by the question's words
     derived = [i for i in cand if rows[i]["kind"] in DERIVED_KINDS]
     rests_on = {k: set(v) for k, v in store.sources_map(derived).items()} if derived else {}
@@ -158,6 +161,8 @@ def _told_again(a: str, b: str, asked: set[str]) -> bool:
     ("message 0399") is what is looked for, not a value that changed."""
     na, nb = set(_NUMBER.findall(a)) - asked, set(_NUMBER.findall(b)) - asked
     return bool(na) and bool(nb) and na != nb
+
+
 COVER = 2  # question words a restatement found by the question's words holds at least
 
 
