@@ -282,6 +282,16 @@ def report(summary: dict, results: list[dict], args, elapsed: float, cache) -> s
     return "\n".join(lines)
 
 
+def set_constant(item: str) -> None:
+    """``NAME=VALUE``: a module constant of memcli.retrieval.hybrid, VALUE parsed as JSON."""
+    import memcli.retrieval.hybrid as hybrid
+
+    name, _, value = item.partition("=")
+    if not hasattr(hybrid, name) or not name.isupper():
+        raise SystemExit(f"--set: memcli.retrieval.hybrid has no constant {name!r}")
+    setattr(hybrid, name, json.loads(value))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("file", type=Path, help="a LongMemEval JSON file (list of questions)")
@@ -303,7 +313,12 @@ def main(argv=None) -> int:
     ap.add_argument("--built-only", action="store_true",
                     help="with --work: only the questions whose store is already built there")
     ap.add_argument("--json", type=Path, default=None, help="write per-question results here")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a ranking experiment: set a constant of memcli.retrieval.hybrid "
+                         "(e.g. COVERAGE_WEIGHT=0.15) for this run; repeatable")
     args = ap.parse_args(argv)
+    for item in args.set:
+        set_constant(item)
     if not args.file.exists():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2

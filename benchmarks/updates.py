@@ -9,7 +9,8 @@ Two sources:
   were written against, the issue's examples), ``heldout`` (written apart from the rules; its
   first run is in BENCHMARKS.md, then the rules were widened on its misses), ``blind`` (written
   after that, measured untuned), ``fresh`` (written after the attribute-words rules) and ``unseen``
-  (benchmarks/updates_unseen.py: its own attributes, events without topic words).
+  (benchmarks/updates_unseen.py: its own attributes, events without topic words), ``unseen2``
+  (benchmarks/updates_unseen2.py: attributes no rule names, questions sharing no word).
   Measured per question: the first hit (``memcli search``, and the context ``memcli ask`` would
   cite, services/ask.recall) that holds any value of the attribute holds the current one (present
   questions) or an older one (past questions); and false supersessions (a fact closed by a fact
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import updates_lme
 from updates_unseen import CONFUSERS_UNSEEN, FILLER_UNSEEN, UNSEEN
+from updates_unseen2 import CONFUSERS_UNSEEN2, FILLER_UNSEEN2, UNSEEN2
 
 # attribute → (values, {split: (first statements, change statements)}, present questions,
 #               past questions); {v} is the value
@@ -187,9 +189,11 @@ DAYS = 730
 
 
 def split_parts(split: str) -> tuple[dict, list[str], list[str]]:
-    """(attributes, confusers, filler) of a split: ``unseen`` has its own (updates_unseen.py)."""
-    return (UNSEEN, CONFUSERS_UNSEEN, FILLER_UNSEEN) if split == "unseen" else \
-        (ATTRS, CONFUSERS, FILLER)
+    """(attributes, confusers, filler) of a split: ``unseen`` and ``unseen2`` have their own
+    (updates_unseen.py, updates_unseen2.py)."""
+    own = {"unseen": (UNSEEN, CONFUSERS_UNSEEN, FILLER_UNSEEN),
+           "unseen2": (UNSEEN2, CONFUSERS_UNSEEN2, FILLER_UNSEEN2)}
+    return own.get(split, (ATTRS, CONFUSERS, FILLER))
 
 
 def persona(seed: int, split: str) -> dict:
@@ -350,7 +354,8 @@ def pct(v) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--synthetic", action="store_true")
-    ap.add_argument("--split", choices=["dev", "heldout", "blind", "fresh", "unseen"], default="blind")
+    ap.add_argument("--split", default="blind",
+                    choices=["dev", "heldout", "blind", "fresh", "unseen", "unseen2"])
     ap.add_argument("--personas", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-recall", dest="recall", action="store_false",

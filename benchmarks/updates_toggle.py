@@ -6,7 +6,9 @@ does not move the comparison.
 
     .venv/bin/python benchmarks/updates_toggle.py off locomo --work DIR --digest --ask --no-baselines
     .venv/bin/python benchmarks/updates_toggle.py on locomo --work DIR2 --digest --ask --no-baselines
-"""
+    .venv/bin/python benchmarks/updates_toggle.py off4 updates --synthetic --split unseen2
+
+``off4`` switches off only the fourth round (switch_off_round4)."""
 
 from __future__ import annotations
 
@@ -29,10 +31,33 @@ def switch_off() -> None:
     validity.BY_WORDS = False
 
 
+ROUND4 = ("instrument", "doctor", "bank", "commute", "team", "provider", "device", "insurance")
+
+
+def switch_off_round4() -> None:
+    """Only the fourth round (2026-12-01 16:20-17:30 UTC) off: the question's attribute by
+    meaning leading search (retrieval/attribute_query), the wider attribute catalogue, the weak
+    topic placement, a sentence with no person in it read as the speaker's, and the cosine guard
+    on pairs placed by meaning."""
+    from memcli.core import attribute_words
+    from memcli.retrieval import attribute_meaning, hybrid
+    from memcli.services.digest import attributes, updates
+
+    hybrid.question_attribute = lambda *args, **kwargs: None
+    for name in ROUND4:
+        attribute_meaning.PROTOTYPES.pop(name, None)
+    attribute_meaning._CACHE.clear()
+    attributes.topic_of = lambda embedder, vector, sentence: None
+    attribute_words._THIRD_SUBJECT = re.compile("")  # no word for the speaker: not theirs
+    updates.close_when_by_meaning = lambda store, row, other: True
+
+
 def main() -> int:
     mode, bench, *rest = sys.argv[1:]
     if mode == "off":
         switch_off()
+    elif mode == "off4":
+        switch_off_round4()
     module = importlib.import_module(bench)
     return module.main(rest)
 

@@ -469,3 +469,60 @@ def test_a_fact_keeps_its_speaker_so_questions_naming_them_find_it(mem):
     assert cello["role"] == "Caroline"
     hits = mem.search("What instrument is Caroline learning?", limit=5)
     assert any(h.id == cello["id"] for h in hits)
+
+
+def test_units_are_embedded_together_and_written_one_transaction_each(mem, monkeypatch):
+    """The deterministic digest embeds several conversations' new texts in one batch (the int8
+    path runs a dozen short texts at a third of its bulk speed), then writes each conversation in
+    its own transaction: a failure while writing the second keeps the first."""
+    add_conversation(mem, "c1", CONV1)
+    add_conversation(mem, "c2", [("user", "I bought a red bicycle for commuting to the office.")],
+                     day="2024-01-09")
+    calls = []
+    real_embed = mem.embedder.embed
+    monkeypatch.setattr(mem.embedder, "embed", lambda texts: calls.append(list(texts))
+                        or real_embed(texts))
+    digest(mem, use_llm=False)
+    both = [c for c in calls if any("Lisbon" in t for t in c) and any("bicycle" in t for t in c)]
+    assert len(both) == 1  # one batch held the notes of both conversations
+    assert any("bicycle" in n["text"] for n in facts(mem))
+    assert any("Lisbon" in n["text"] for n in facts(mem))
+
+
+def test_near_index_finds_the_neighbours_the_store_scan_finds(mem):
+    """A digest run holds the derived notes' vectors in memory (organise.NearIndex): its
+    neighbours are the store's exact scan's, and notes written during the run join it."""
+    from memcli.services.digest.organise import NearIndex, neighbours
+
+    add_conversation(mem, "c1", CONV1)
+    add_conversation(mem, "c2", [("user", "I bought a red bicycle for commuting to the office."),
+                                 ("user", "My sister Ana moved to Porto for a new job.")],
+                     day="2024-01-09")
+    digest(mem, use_llm=False)
+    index = NearIndex.load(mem.store, mem.embedder.dim)
+    derived = mem.store.list_derived(["fact", "summary"])
+    assert index is not None and sorted(index.ids) == sorted(r["id"] for r in derived)
+    for q in ["Where does the user live?", "bicycle commute", "Ana Porto job", "ramen Friday"]:
+        v = mem.embedder.embed([q])[0]
+        want = neighbours(mem.store, v, 4)
+        got = neighbours(mem.store, v, 4, index=index)
+        assert np.allclose([s for _, s, _ in got], [s for _, s, _ in want], atol=1e-5)
+        last = want[-1][1] + 1e-5  # below it, equal scores may come in either order
+        assert [(i, k) for i, s, k in got if s > last] == [(i, k) for i, s, k in want if s > last]
+        assert sum(s > last for _, s, _ in want) >= 1
+    new = mem.embedder.embed(["bicycle commute"])[0]
+    index.add(10_000, "fact", new)
+    assert index.search(new, 1)[0][0] == 10_000
+
+
+def test_near_index_is_not_built_past_its_size_limit(mem, monkeypatch):
+    import memcli.services.digest.organise as organise
+
+    add_conversation(mem, "c1", CONV1)
+    digest(mem, use_llm=False)
+    monkeypatch.setattr(organise, "NEAR_INDEX_MAX", 1)
+    assert organise.NearIndex.load(mem.store, mem.embedder.dim) is None
+    # the digest still runs on the store's scan
+    add_conversation(mem, "c2", [("user", "I bought a red bicycle for commuting to the office.")],
+                     day="2024-01-09")
+    assert digest(mem, use_llm=False).notes >= 1

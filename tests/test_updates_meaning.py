@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from memcli.core.attribute_words import own_change
-from memcli.services.digest import attributes
+from memcli.retrieval import attribute_meaning
 from memcli.services.digest.attributes import PROTOTYPES, classify, nearest
 from memcli.services.digest.pipeline import digest
 from tests.test_digest import add_conversation, facts
@@ -41,9 +41,9 @@ class AxisEmbedder:
 
 @pytest.fixture(autouse=True)
 def _fresh_prototypes():
-    attributes._CACHE.clear()
+    attribute_meaning._CACHE.clear()
     yield
-    attributes._CACHE.clear()
+    attribute_meaning._CACHE.clear()
 
 
 @pytest.mark.parametrize("sentence", [

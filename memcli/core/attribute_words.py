@@ -129,18 +129,26 @@ _DISTANT_PAST = re.compile(
 _VISIT = re.compile(r"\b(?:trips?|travel\w*|visit\w*|vacation\w*|holidays?|tour\w*|went to|"
                     r"wanting|sightseeing)\b", re.I)
 _OURS = re.compile(r"\b(?:ours|mine)\b", re.I)
+# a sentence with no word for the speaker is still theirs ("Badge photo taken, officially part of
+# Redpine now", "Lifting at Gymbox four mornings a week") unless it opens with someone else: a
+# name and a verb, or a name's possession
+_THIRD_SUBJECT = re.compile(
+    r"\s*(?:[A-Z][\w’-]*[’']s\b|(?:[A-Z][\w’-]*\s+){1,3}(?:is|are|was|were|has|had|have|got|gets|"
+    r"went|goes|sold|sells|bought|buys|made|makes|took|takes|drives|lives|works|said|says|told|"
+    r"left|joined|moved|started|loves|likes|wants|\w+ed)\b)")
 _ACTED_ON = re.compile(r"\b(?:he|she|they)\s+(?:\w+\s+)?(?:me|us)\b", re.I)
 
 
 def own_change(sentence: str) -> bool:
     """The speaker's own statement of how things are or of a change, told as a state or as a
     recent event ("Picked up the keys to our place in Nantes", "They made me staff engineer"):
-    about the speaker (no other person as its subject; "they made me" acts on the speaker), not
+    about the speaker (no other person as its subject; "they made me" acts on the speaker; a
+    sentence with no person in it is the speaker's: "Lifting at Gymbox four mornings a week"), not
     a negation, wish or plan, not a distant or passing past ("back in 2015", "for the night"),
     not a visit or a trip."""
     text = expand(sentence)
-    if not (_SELF.search(text) or _OURS.search(text)):
-        return False
+    if not (_SELF.search(text) or _OURS.search(text)) and _THIRD_SUBJECT.match(text):
+        return False  # "Kasper sold his bike", "Anna's new number is …": someone else's
     other = _OTHER_PERSON.search(_ACTED_ON.sub(" me ", text))
     return not (other or _NEGATED.search(text) or _DISTANT_PAST.search(text) or
                 _VISIT.search(text))
@@ -154,7 +162,11 @@ ATTRIBUTE_TAGS = {"residence": ("home", "live", "city"), "employer": ("employer"
                   "language": ("language", "learning"), "diet": ("diet", "eat"),
                   "relationship": ("relationship",), "partner": ("partner", "dating"),
                   "school": ("university", "school", "study"), "pet": ("pet",),
-                  "hobby": ("hobby", "free", "time")}
+                  "hobby": ("hobby", "free", "time"), "instrument": ("instrument", "play"),
+                  "doctor": ("doctor", "gp"), "bank": ("bank", "account"),
+                  "commute": ("commute", "work"), "team": ("club", "team", "support"),
+                  "provider": ("provider",), "device": ("device",),
+                  "insurance": ("insurance",)}
 
 
 def attribute_tags(attributes: list[str]) -> list[str]:

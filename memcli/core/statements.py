@@ -185,3 +185,12 @@ def event_time_hint(sentence: str, said_at: str | None) -> str | None:
         if pat.search(sentence):
             return (base - delta).strftime(fmt)
     return None
+
+
+def first_person(text: str, speaker: str) -> str:
+    """Undo third_person enough for attribute patterns: 'Anna's' → 'my', 'Anna is' → 'I am'."""
+    s = re.escape(speaker)
+    text = re.sub(rf"\b{s}'s\b", "my", text)
+    text = re.sub(rf"\b{s} is\b", "I am", text)
+    text = re.sub(rf"\b{s} has\b", "I have", text)
+    return re.sub(rf"\b{s}\b", "I", text)

@@ -139,13 +139,19 @@ def keywords(text: str, *, corpus_df: Counter | None = None, n_docs: int = 1, k:
             freq[w.lower()] += 1
             degree[w.lower()] += len(ph)
 
+    memo: dict[str, float] = {}
+
     def wscore(w: str) -> float:
+        s = memo.get(w)
+        if s is not None:
+            return s
         low = w.lower()
         s = (degree[low] + freq[low]) / max(1, freq[low])
         if corpus_df is not None and n_docs > 1:
             s *= math.log((1 + n_docs) / (1 + corpus_df.get(stem(low), 0))) + 1.0
         if w[:1].isupper() or w.isdigit():
             s *= 1.5
+        memo[w] = s
         return s
 
     scored: dict[str, float] = {}
@@ -196,5 +202,12 @@ def grounded(text: str, source: str, speakers: tuple[str, ...] = (), min_share: 
 def doc_freq(texts: list[str]) -> Counter:
     df: Counter = Counter()
     for t in texts:
-        df.update({stem(w) for w in content_words(t)})
+        df.update(_stem_set(t))
     return df
+
+
+@lru_cache(maxsize=4096)
+def _stem_set(text: str) -> frozenset[str]:
+    """The stems of a text's content words (cached: the digest counts a message's words for
+    its segment and again for its conversation, its summary and its notes)."""
+    return frozenset(stem(w) for w in content_words(text))

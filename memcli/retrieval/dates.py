@@ -186,10 +186,21 @@ def _year(q, now):
     return start, datetime(y + 1, 1, 1, tzinfo=timezone.utc), m.group(0)
 
 
+# The question's own day ("tonight", "today") is a window only for a question about what already
+# happened ("what did I eat today?"); "I've got some free time tonight, any recommendations?"
+# asks about now, and narrowing it to the memories of today hid everything it could use.
+_SAME_DAY = ("today", "tonight", "this morning", "this afternoon", "this evening")
+_PAST_CUE = re.compile(
+    r"\b(?:did|didn't|was|wasn't|were|weren't|had|hadn't|have (?:i|we) (?:been|had|done)|"
+    r"went|came|ate|drank|saw|met|bought|made|said|told|wrote|spent|paid|took|gave|found|"
+    r"heard|read|ran|left|sent|sold|lost|won|thought|felt|earlier|so far|from|since|"
+    r"\w{2,}(?<!e)ed)\b")
+
+
 def _relative_day(q, now):
     m = re.search(r"\b(the day before yesterday|yesterday|today|tonight|this morning|"
                   r"this afternoon|this evening)\b", q)
-    if not m:
+    if not m or (m.group(1) in _SAME_DAY and not _PAST_CUE.search(q)):
         return None
     back = {"the day before yesterday": 2, "yesterday": 1}.get(m.group(1), 0)
     s = _day(now) - timedelta(days=back)

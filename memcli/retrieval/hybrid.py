@@ -13,6 +13,7 @@ from functools import lru_cache
 from memcli.core.models import Filters, Hit, speaker_name
 from memcli.core.scripts import gram_query, has_unsegmented
 from memcli.core.text import FTS_WORD, FUNCTION_WORDS, LOOSE_SUFFIXES, stem, words
+from memcli.retrieval.attribute_query import lead_facts, question_attribute
 from memcli.retrieval.dates import asks_about_past, asks_for_earliest, names_a_time
 from memcli.retrieval.graph import apply_retention, expand as expand_hits
 from memcli.retrieval.hits import SUPERSEDED_WEIGHT, hit_from_row
@@ -355,6 +356,9 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     elif not past:  # no time words: the present, by the question's words (validity.BY_WORDS)
         fused = newest_restatement_first(store, fused, past=False, query=query, words_only=True,
                                          rows=rows)
+    asked = question_attribute(embedder, query, qv, store) if vec else None
+    if asked:  # the person's facts of the attribute asked about lead (retrieval/attribute_query)
+        fused = lead_facts(store, embedder, fused, asked, past=past, rows=rows, filters=filters)
     fused = prefer_valid(store, fused, past=past,  # changed facts: current (or older) value first
                          earliest=past and asks_for_earliest(query))
     sims = dict(vec)

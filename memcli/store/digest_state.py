@@ -151,6 +151,16 @@ class DigestStateMixin:
             "valid_to IS NULL ORDER BY created_at, id",
             (source, len(key_prefix), key_prefix, title)))
 
+    def facts_with_attribute(self, attribute: str, subject: str) -> list[dict]:
+        """Every fact, current or closed, whose meta names this subject and this attribute or
+        topic (a question about the attribute: memcli/retrieval/attribute_query.py)."""
+        return row_dicts(self.conn.execute(
+            "SELECT * FROM items WHERE kind = 'fact' AND "
+            "lower(json_extract(meta, '$.subject')) = ? AND (json_extract(meta, '$.attribute') = ?"
+            " OR json_extract(meta, '$.topic') = ?"
+            " OR EXISTS (SELECT 1 FROM json_each(items.meta, '$.attributes') WHERE value = ?)) "
+            "ORDER BY created_at, id", (subject.lower(), attribute, attribute, attribute)))
+
     def current_facts_with_attribute(self, attribute: str, subject: str) -> list[dict]:
         """Facts still valid whose meta names this subject/attribute (supersession candidates)."""
         return row_dicts(self.conn.execute(

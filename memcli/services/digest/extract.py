@@ -18,6 +18,7 @@ from memcli.core.statements import (
     FIRST_PERSON,
     event_time_hint,
     fact_type,
+    first_person,
     statement_score,
     strip_code,
     third_person,
@@ -76,6 +77,7 @@ class Candidate:
     extra_sources: list[int] = field(default_factory=list)
     by_meaning: bool = False  # the attribute comes from digest/attributes.py (prototypes)
     tentative: bool = False  # kept only if digest/attributes.py finds its attribute
+    topic: str | None = None  # the nearest attribute, for ranking only (attributes.topic_of)
 
 
 def speaker_of(msg: dict) -> str | None:
@@ -112,15 +114,6 @@ def _context(msg: dict, speaker: str, when: str | None, title: str | None) -> st
     if title:
         ctx += f" in “{title[:60]}”"
     return ctx
-
-
-def first_person(text: str, speaker: str) -> str:
-    """Undo third_person enough for attribute patterns: 'Anna's' → 'my', 'Anna is' → 'I am'."""
-    s = re.escape(speaker)
-    text = re.sub(rf"\b{s}'s\b", "my", text)
-    text = re.sub(rf"\b{s} is\b", "I am", text)
-    text = re.sub(rf"\b{s} has\b", "I have", text)
-    return re.sub(rf"\b{s}\b", "I", text)
 
 
 def rule_notes(msgs: list[dict], *, df: Counter, n_docs: int, title: str | None = None,

@@ -1,9 +1,10 @@
 """`digest`: the incremental, resumable job that turns new verbatim material into structure.
 
 For each conversation with messages past its digest mark (and each standalone note/section not
-yet digested), in its own transaction: topic segments → a summary per segment and per
-conversation → atomic notes → de-duplication, supersession, links, tag evolution → the mark moves.
-An interrupted run loses at most the conversation it was in; re-running does nothing new."""
+yet digested): topic segments → a summary per segment and per conversation → atomic notes (no
+writes; several units' new texts are embedded in one batch) → in the unit's own transaction,
+de-duplication, supersession, links, tag evolution → the mark moves. An interrupted run loses at
+most the units planned but not yet written; re-running redoes them and nothing else."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ import numpy as np
 
 from memcli.core.models import DERIVED_KINDS, NewItem
 from memcli.core.text import doc_freq, grounded
-from memcli.services.digest.attributes import by_meaning
+from memcli.services.digest.attributes import by_meaning, remember_prototypes
 from memcli.services.digest.extract import Candidate, llm_notes, rule_notes, speaker_of
 from memcli.services.digest.llmio import LLMCounter, call_json, capable, llm_of
 from memcli.services.digest.organise import (
+    NearIndex,
     find_duplicate,
     link_note,
     neighbours,
     supersede,
     supersede_version,
 )
+from memcli.services.digest.plan import EMBED_BATCH, Plan
 from memcli.services.digest.segment import extractive_summary, segment
 from memcli.services.prompts import messages as prompt_messages
 from memcli.store import content_hash
@@ -109,6 +112,13 @@ class Digester:
         self.link_min_sim = link_min_sim
         self.min_summary_messages = min_summary_messages
         self.llm_links = llm_links  # also ask the LLM to judge each new link (slow on CPU)
+        self._near: NearIndex | None | bool = False  # loaded by the first batch written
+
+    def near_index(self) -> NearIndex | None:
+        """This run's derived notes in memory (None: too many, the store's scan serves)."""
+        if self._near is False:
+            self._near = NearIndex.load(self.store, self.memory.embedder.dim)
+        return self._near
 
     # ---- summaries -------------------------------------------------------------------------
     def propose_summary(self, msgs: list[dict], vecs: np.ndarray, *, title: str | None,
@@ -151,6 +161,8 @@ class Digester:
             vectors=None if vector is None else [vector])
         if sid is None:
             return None
+        if vector is not None and self.near_index() is not None:
+            self.near_index().add(sid, "summary", vector)
         self.store.add_sources(sid, [m["id"] for m in msgs])
         self.report.summaries += 1
         return sid
@@ -178,7 +190,7 @@ class Digester:
         new_ids: list[int] = []
         for c, v in zip(cands, vecs):
             src = msgs[c.msg_index]
-            near = neighbours(self.store, v)
+            near = neighbours(self.store, v, index=self.near_index())
             dup = find_duplicate(self.store, c.text, v, near=near)
             if dup is not None:  # merge: the existing note now rests on this message too
                 self.store.add_sources(dup, [src["id"], *c.extra_sources])
@@ -197,9 +209,12 @@ class Digester:
                       "attribute": c.attributes[0] if c.attributes else None,
                       "attributes": c.attributes, "values": c.values,
                       "event_time": c.event_time, "method": c.method,
-                      **({"by_meaning": True} if c.by_meaning else {})})], vectors=[v])
+                      **({"by_meaning": True} if c.by_meaning else {}),
+                      **({"topic": c.topic} if c.topic else {})})], vectors=[v])
             if nid is None:
                 continue
+            if self.near_index() is not None:
+                self.near_index().add(nid, "fact", v)
             self.store.add_sources(nid, [src["id"], *c.extra_sources])
             new_ids.append(nid)
             self.report.notes += 1
@@ -215,38 +230,24 @@ class Digester:
             self.report.evolved += evolved
         return new_ids
 
-    def _embed_all(self, summaries: list, notes: list) -> tuple[list, list]:
-        """The vectors of a conversation's summaries and candidate notes, in one batch and outside
-        the write lock: a segment gives a handful of texts, and embedding them a few at a time
-        cost several times the CPU per text of one bulk batch (the int8 path)."""
-        from memcli.services.memory import embed_text
-
-        texts = [embed_text(p[1], p[0]) for p, _, _ in summaries if p[0]]
-        texts += [c.text for cands, _ in notes for c in cands]
-        vecs = (self.memory.embedder.embed(texts) if texts
-                else np.zeros((0, self.memory.embedder.dim), dtype=np.float32))
-        at, sum_vecs, note_vecs = 0, [], []
-        for p, _, _ in summaries:
-            sum_vecs.append(vecs[at] if p[0] else None)
-            at += bool(p[0])
-        for cands, _ in notes:
-            note_vecs.append(vecs[at:at + len(cands)])
-            at += len(cands)
-        return sum_vecs, note_vecs
-
     # ---- units of work ------------------------------------------------------------------------
-    def conversation(self, conv_id: int, upto: int) -> None:
+    # A unit (a conversation, a standalone item) is planned first: model work, no writes. Plans
+    # are embedded together (EMBED_BATCH texts at a time: a conversation gives a dozen short
+    # texts, and the int8 path runs them at a third of its bulk speed, mostly padding), then each
+    # is written in its own short transaction, which moves its digest mark. An interruption loses
+    # the plans not yet written; their marks did not move, so the next run redoes them.
+    def plan_conversation(self, conv_id: int, upto: int) -> Plan | None:
         conv = self.store.conversation(conv_id) or {}
         # memcli's own chat answers are not the person's material (imported assistants' are)
         every = [m for m in self.store.conversation_messages(conv_id) if m["kind"] == "message"]
         allmsgs = [m for m in every
                    if not (m["source"] == CHAT_SOURCE and m.get("role") == "assistant")]
+        mark = max(m["position"] or 0 for m in every)
         msgs = _prepare([m for m in allmsgs if (m["position"] or 0) > upto])
         if not msgs:
             with self.store.transaction():  # only memcli's answers are new: nothing to derive
-                self.store.mark_digested("conversation", conv_id,
-                                         max(m["position"] or 0 for m in every), self.report.mode)
-            return
+                self.store.mark_digested("conversation", conv_id, mark, self.report.mode)
+            return None
         title = conv.get("title")
         # Model work first, outside any transaction: a slow LLM must not hold the write lock
         # (a concurrent `memcli add` would wait past the busy timeout). Then one short write.
@@ -268,27 +269,45 @@ class Digester:
             summaries.append((self.propose_summary(msgs, vecs, title=title, scope="conversation"),
                               msgs, f"digest:summary:{conv_id}:{a}-{b}"))
         notes = [(self.propose_notes(msgs[s:e], title=title), msgs[s:e]) for s, e in spans]
-        sum_vecs, note_vecs = self._embed_all(summaries, notes)
-        with self.store.transaction():
-            for (proposal, part, key), v in zip(summaries, sum_vecs):
-                self.write_summary(proposal, part, key=key, vector=v)
-            for (cands, part), v in zip(notes, note_vecs):
-                self.write_notes(cands, part, v)
-            self.store.mark_digested("conversation", conv_id,
-                                     max(m["position"] or 0 for m in every), self.report.mode)
-        self.report.conversations += 1
-        self.report.messages += len(msgs)
+        return Plan("conversation", conv_id, mark, len(msgs), summaries, notes)
 
-    def item(self, row: dict) -> None:
+    def plan_item(self, row: dict) -> Plan:
         [row] = _prepare([dict(row)])
         cands = self.propose_notes([row], title=row.get("title"))  # model work outside the lock
+        return Plan("item", row["id"], -1, 1, [], [(cands, [row])], row=row)
+
+    def commit(self, plan: Plan, vecs: np.ndarray) -> None:
+        """Write a plan with its texts' vectors (``plan.texts()`` order), mark it digested."""
+        at = 0
         with self.store.transaction():
-            if supersede_version(self.store, row) is not None:
+            if plan.row is not None and supersede_version(self.store, plan.row) is not None:
                 self.report.superseded += 1
-            self.write_notes(cands, [row])
-            self.store.mark_digested("item", row["id"], -1, self.report.mode)
-        self.report.items += 1
-        self.report.messages += 1
+            for proposal, part, key in plan.summaries:
+                v = None
+                if proposal[0]:
+                    v, at = vecs[at], at + 1
+                self.write_summary(proposal, part, key=key, vector=v)
+            for cands, part in plan.notes:
+                self.write_notes(cands, part, vecs[at:at + len(cands)])
+                at += len(cands)
+            self.store.mark_digested(plan.kind, plan.unit, plan.mark, self.report.mode)
+        if plan.kind == "conversation":
+            self.report.conversations += 1
+        else:
+            self.report.items += 1
+        self.report.messages += plan.messages
+
+    def run(self, plans: list[Plan]) -> None:
+        """Embed these plans' texts in one batch (outside the write lock), then write each."""
+        self.near_index()  # loaded before this batch writes anything (which it then adds)
+        texts = [t for p in plans for t in p.texts()]
+        vecs = (self.memory.embedder.embed(texts) if texts
+                else np.zeros((0, self.memory.embedder.dim), dtype=np.float32))
+        at = 0
+        for p in plans:
+            n = len(p.texts())
+            self.commit(p, vecs[at:at + n])
+            at += n
 
 
 def digest(memory, *, use_llm: bool | None = None, llm=None, limit: int | None = None,
@@ -318,16 +337,34 @@ def digest(memory, *, use_llm: bool | None = None, llm=None, limit: int | None =
     convs = memory.store.digest_pending_conversations()
     items = memory.store.digest_pending_items(STANDALONE_KINDS)
     work: list = [("c", c) for c in convs] + [("i", r) for r in items]
+    if work:  # what search reads to place a question by meaning (digest/attributes.py)
+        remember_prototypes(memory.store, memory.embedder)
     total = len(work)
     if limit is not None:
         work = work[:max(0, limit)]
-    for n, (what, unit) in enumerate(work, 1):
-        if what == "c":
-            d.conversation(*unit)
-        else:
-            d.item(unit)
+    # with a model, its calls dominate: each unit is written as soon as it is planned
+    batch = EMBED_BATCH if model is None else 1
+    plans: list[Plan] = []
+    done = pending = 0
+
+    def flush() -> None:
+        nonlocal done, pending
+        d.run(plans)
+        done, pending = done + len(plans), 0
+        plans.clear()
         if progress:
-            progress(n, len(work))
+            progress(done, len(work))
+
+    for what, unit in work:
+        plan = d.plan_conversation(*unit) if what == "c" else d.plan_item(unit)
+        if plan is None:
+            done += 1
+            continue
+        plans.append(plan)
+        pending += len(plan.texts())
+        if pending >= batch:
+            flush()
+    flush()  # the rest, and the final progress call
     report.remaining = total - len(work)
     report.seconds = time.perf_counter() - started
     return report

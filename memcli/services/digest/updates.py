@@ -128,6 +128,8 @@ def candidates(store, row: dict, near: list[tuple[int, float, str]] | None, *,
                 continue
             if not several_changed(a, row, other):
                 continue  # two hobbies, two pets: both true unless the newer says it changed
+            if not close_when_by_meaning(store, row, other):
+                continue  # placed by meaning, yet the two statements are about other things
             ov = (meta_of(other).get("values") or {}).get(a)
             same = values.get(a) is not None and values.get(a) == ov
             why = (f"{subject}'s {a} restated" if same else f"newer value of {subject}'s {a}")
@@ -146,6 +148,26 @@ def candidates(store, row: dict, near: list[tuple[int, float, str]] | None, *,
         if verdict == "update" or (llm is not None and sim >= LLM_NEAR_MIN):
             out[i] = Pair(other, None, verdict, why + f" (cosine {sim:.2f})")
     return list(out.values())
+
+
+BY_MEANING_PAIR_MIN = 0.3  # cosine of two facts, one placed by meaning, for an update
+
+
+def close_when_by_meaning(store, row: dict, other: dict) -> bool:
+    """A fact placed in its attribute by meaning (digest/attributes.py) closes another of that
+    attribute only when the two statements are also close to each other: "User's salary lands in
+    User's Triodos account" is not closed by "Cancelled the direct debit and joined Iron Temple"
+    (both near "bank", far from each other)."""
+    if not (meta_of(row).get("by_meaning") or meta_of(other).get("by_meaning")):
+        return True
+    import numpy as np
+
+    vecs = store.approx_vectors([row["id"], other["id"]])
+    if row["id"] not in vecs or other["id"] not in vecs:
+        return True
+    a, b = (np.asarray(vecs[i], dtype=np.float32) for i in (row["id"], other["id"]))
+    cos = float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12)
+    return cos >= BY_MEANING_PAIR_MIN
 
 
 def several_changed(attribute: str, row: dict, other: dict) -> bool:
