@@ -221,3 +221,15 @@ def m006_superseded_index(db):
     a partial index over the few superseded rows keeps that a lookup, not a scan."""
     db.execute("CREATE INDEX IF NOT EXISTS items_superseded_by ON items (superseded_by) "
                "WHERE superseded_by IS NOT NULL")
+
+
+@migration
+def m007_fact_attribute_index(db):
+    """A question placed in an attribute reads that attribute's facts (store/digest_state
+    facts_with_attribute), and the digest reads the current ones for each fact it places: partial
+    indexes on the attribute, the weaker topic and the few facts with several attributes keep
+    those lookups instead of a JSON scan of every fact (0.56 s at 300,000 facts)."""
+    for name, expr in (("items_fact_attribute", "json_extract(meta, '$.attribute')"),
+                       ("items_fact_topic", "json_extract(meta, '$.topic')"),
+                       ("items_fact_attributes", "json_array_length(meta, '$.attributes')")):
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON items ({expr}) WHERE kind = 'fact'")
