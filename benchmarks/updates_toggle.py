@@ -8,7 +8,8 @@ does not move the comparison.
     .venv/bin/python benchmarks/updates_toggle.py on locomo --work DIR2 --digest --ask --no-baselines
     .venv/bin/python benchmarks/updates_toggle.py off4 updates --synthetic --split unseen2
 
-``off4`` switches off only the fourth round (switch_off_round4)."""
+``off4`` switches off only the fourth round (switch_off_round4), ``off5`` only the fifth
+(switch_off_round5)."""
 
 from __future__ import annotations
 
@@ -52,12 +53,24 @@ def switch_off_round4() -> None:
     updates.close_when_by_meaning = lambda store, row, other: True
 
 
+def switch_off_round5() -> None:
+    """Only the fifth round (2026-12-01 17:20-18:05 UTC) off: "before", "previously", "former"
+    back among the keyword terms (retrieval/hybrid.TIME_CUE_KEYWORDS), and a line told in the
+    same words again and again dated by its latest telling again (attribute_query.ROUTINE)."""
+    from memcli.retrieval import attribute_query, hybrid
+
+    hybrid.TIME_CUE_KEYWORDS = True
+    attribute_query.ROUTINE = 10**9
+
+
 def main() -> int:
     mode, bench, *rest = sys.argv[1:]
     if mode == "off":
         switch_off()
     elif mode == "off4":
         switch_off_round4()
+    elif mode == "off5":
+        switch_off_round5()
     module = importlib.import_module(bench)
     return module.main(rest)
 

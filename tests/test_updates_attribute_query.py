@@ -14,38 +14,20 @@ from memcli.retrieval.attribute_meaning import PROTOTYPES
 from memcli.retrieval.attribute_query import QUESTIONS, about_the_person, question_attribute
 from memcli.services.digest.pipeline import digest
 from tests.test_digest import add_conversation
+from tests.test_updates_meaning import (
+    AxisEmbedder as MeaningAxisEmbedder,
+    _fresh_prototypes,  # noqa: F401 - autouse here too
+)
 
-AXES = list(PROTOTYPES) + ["other"]
 
-
-class AxisEmbedder:
-    """Statement and question prototypes on their attribute's axis; any other text on the axis a
-    word it contains gives it (``meaning``), else on 'other'. Stands in for a semantic embedder."""
+class AxisEmbedder(MeaningAxisEmbedder):
+    """tests/test_updates_meaning.py's stand-in for a semantic embedder, with the question
+    prototypes on their attribute's axis too."""
 
     model_id = "axis-question-test"
-    dim = len(AXES)
 
     def __init__(self, meaning: dict[str, str]):
-        self.meaning = meaning
-        self.proto = {t: a for table in (PROTOTYPES, QUESTIONS) for a, ts in table.items()
-                      for t in ts}
-
-    def embed(self, texts):
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            attr = self.proto.get(t) or next(
-                (a for w, a in self.meaning.items() if w.lower() in t.lower()), "other")
-            out[i, AXES.index(attr)] = 1.0
-            out[i, AXES.index("other")] += 0.3
-            out[i] /= np.linalg.norm(out[i])
-        return out
-
-
-@pytest.fixture(autouse=True)
-def _fresh_prototypes():
-    attribute_meaning._CACHE.clear()
-    yield
-    attribute_meaning._CACHE.clear()
+        super().__init__(meaning, tables=(PROTOTYPES, QUESTIONS))
 
 
 @pytest.mark.parametrize("question,expected", [
@@ -176,5 +158,39 @@ def test_a_past_question_never_lifts_the_only_statement(tmp_path, monkeypatch):
         monkeypatch.setattr(hybrid, "question_attribute", lambda *a, **k: None)
         without = [h.id for h in mem.search("Where did I bank before?", limit=5, now=now)]
         assert with_it == without
+    finally:
+        mem.close()
+
+
+DIET = {"diet": "diet", "vegan": "diet", "vegetarian": "diet", "lentil": "diet"}
+
+
+@pytest.mark.parametrize("routine, expected", [(None, "vegetarian"), (10**9, "vegan")])
+def test_a_line_told_again_and_again_is_no_news(tmp_path, monkeypatch, routine, expected):
+    """A line told in the same words in many conversations ("Made a huge pot of lentil soup.",
+    near "diet" by meaning) counts from its first telling: its latest repetition is not the
+    newest change, so a question about the past gets the value before the current one (issue
+    14, fifth round). With the rule off (ROUTINE huge) the repetition passes for the newest."""
+    from memcli.retrieval import attribute_query
+
+    if routine is not None:
+        monkeypatch.setattr(attribute_query, "ROUTINE", routine)
+    soup = "Made a huge pot of lentil soup."
+    mem = _memory(tmp_path / "home", [
+        ("2023-01-05", soup),
+        ("2023-03-05", "I eat vegetarian, so plan dinners around that."),
+        ("2023-05-05", soup),
+        ("2024-06-05", "Cut everything else out, strictly vegan these days."),
+        ("2024-08-05", soup),
+        ("2024-11-05", soup),
+    ], DIET)
+    try:
+        digest(mem, use_llm=False)
+        now = mem.resolve_now("2024-12-01")
+        values = ["vegetarian", "vegan"]
+        assert _first_value(mem.search("What diet did I follow before?", limit=10, now=now),
+                            values) == expected
+        assert _first_value(mem.search("What diet do I follow now?", limit=10, now=now),
+                            values) == "vegan"
     finally:
         mem.close()

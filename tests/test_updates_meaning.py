@@ -24,9 +24,9 @@ class AxisEmbedder:
     model_id = "axis-test"
     dim = len(AXES)
 
-    def __init__(self, meaning: dict[str, str]):
+    def __init__(self, meaning: dict[str, str], tables: tuple = (PROTOTYPES,)):
         self.meaning = meaning
-        self.proto = {t: a for a, texts in PROTOTYPES.items() for t in texts}
+        self.proto = {t: a for table in tables for a, texts in table.items() for t in texts}
 
     def embed(self, texts):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -16,7 +16,9 @@ that attribute (within NEAR_TIE) and, for an attribute with named values, that h
 number. For a question about the present the current ones lead, newest first; for the past the
 one before the newest first and the newest last (a single statement, which may be the current
 value, is lifted only when digest closed it); prefer_valid then orders each recorded change. At
-most LEAD lead. No SQL: the store lists the facts (store/digest_state.facts_with_attribute)."""
+most LEAD lead. A line told in the same words in ROUTINE or more conversations counts from its
+first telling (a routine, not news: ``_told_at``). No SQL: the store lists the facts
+(store/digest_state.facts_with_attribute)."""
 
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ SEARCH = 30  # nearest items to the attribute's prototypes that may join
 LIFT = 1.05
 TOPIC_MIN = 0.3  # a found statement's cosine to the asked attribute's nearest prototype
 NEAR_TIE = 0.03  # ... which may trail the statement's nearest attribute by this much
+ROUTINE = 3  # conversations a line told in the same words is a routine from (``_told_at``)
 _THIRD_PERSON = re.compile(r"\b(?:he|she|his|her|hers|him|they|their|them)\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b(?!I\b)[A-Z][a-z]+")
 
@@ -128,18 +131,18 @@ def lead_facts(store, embedder, fused: dict[int, float], attribute: str, *, past
                 members.setdefault(i, rows[i])
     if not past:
         members = {i: r for i, r in members.items() if not r.get("valid_to")}
+    when = _told_at([rows[i] for i in found])
     order, told, said = [], set(), set()  # newest first: the current value leads the present
-    for r in sorted(members.values(), key=lambda r: (r["created_at"] or "", r["id"]),
-                    reverse=True):
+    for r in sorted(members.values(), key=lambda r: (when(r), r["id"]), reverse=True):
         if r["text"] in said:
             continue  # the same words again: one statement, its newest telling
         said.add(r["text"])
         order.append(r)  # a fact and the message it rests on are one statement (one time)
-        told.add(r["created_at"])
+        told.add(when(r))
     if past and len(told) > 1:  # the past: the statement before the newest first, the newest
         times = sorted(told, reverse=True)  # last (prefer_valid orders each recorded change)
         rank = {t: (k - 1) % len(times) for k, t in enumerate(times)}
-        order.sort(key=lambda r: rank[r["created_at"]])
+        order.sort(key=lambda r: rank[when(r)])
     elif past:  # one statement: lifted only when it is known to be an older value
         order = [r for r in order if r.get("valid_to")]
     order = order[:LEAD]  # (prefer_valid then orders each change digest recorded)
@@ -148,6 +151,23 @@ def lead_facts(store, embedder, fused: dict[int, float], attribute: str, *, past
     for rank, r in enumerate(order):
         out[r["id"]] = max(out.get(r["id"], 0.0), top * LIFT ** (len(order) - rank))
     return out
+
+
+def _told_at(rows: list[dict]):
+    """The time a statement counts as told: its own, except for a line told in the same words in
+    ROUTINE or more conversations ("Made a huge pot of lentil soup." again and again), which is
+    a routine, not news: it counts from its first telling, so its latest repetition does not
+    pass for the newest change. (Told twice, the newest telling counts: "I live in Lyon" again
+    after a move to Grenoble may be a move back.)"""
+    convs: dict[str, set] = {}
+    first: dict[str, str] = {}
+    for r in rows:
+        if r.get("conversation_id") is not None and r.get("kind") not in ("fact",):
+            convs.setdefault(r["text"], set()).add(r["conversation_id"])
+            t = r["created_at"] or ""
+            first[r["text"]] = min(first.get(r["text"], t), t)
+    routine = {t for t, c in convs.items() if len(c) >= ROUTINE}
+    return lambda r: first[r["text"]] if r["text"] in routine else (r["created_at"] or "")
 
 
 def _own_statement(row: dict, subject: str) -> bool:

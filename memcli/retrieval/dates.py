@@ -286,3 +286,28 @@ def names_a_time(question: str) -> bool:
     """The question says which value of a changed fact it wants: an earlier one
     (``asks_about_past``) or the present one in words ("now", "currently", "these days")."""
     return asks_about_past(question) or bool(_PRESENT.search(question or ""))
+
+
+# the words of _PAST that place a value before now and that a statement of that value never says
+# (it was told in the present of its day); not "first", "originally", "initially", "used to":
+# a statement told looking back says them too ("my first car", "I used to listen to Prince")
+_WHEN_ONLY = re.compile(r"\b(?:before|previous|previously|former|formerly|earlier|prior|"
+                        r"back then|in the past|no longer|anymore|any more)\b", re.I)
+
+
+def without_time_cues(question: str) -> str:
+    """``question`` without the words that say it wants a value from before now ("before",
+    "previously", "former", "no longer": part of asks_about_past), for the keyword search: those
+    words steer validity, and the statement of an older value never says them (it was told in the
+    present of its day: "I work at Initech"), so as keyword terms they only match lines that
+    happen to say "before" ("Watered the tomatoes before the heatwave" for "Which firm was I at
+    before?"). The present's words stay ("I'm at 1,300 followers now", "I'm currently reading
+    …"), and so do "first", "used to" (see _WHEN_ONLY). ``question`` itself when no other content
+    word is left."""
+    from memcli.core.text import FTS_WORD, FUNCTION_WORDS, words
+
+    q = question or ""
+    rest = _WHEN_ONLY.sub(" ", q)
+    if rest == q or not any(w not in FUNCTION_WORDS for w in words(rest, FTS_WORD)):
+        return q
+    return " ".join(rest.split())

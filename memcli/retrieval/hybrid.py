@@ -14,7 +14,12 @@ from memcli.core.models import Filters, Hit, speaker_name
 from memcli.core.scripts import gram_query, has_unsegmented
 from memcli.core.text import FTS_WORD, FUNCTION_WORDS, LOOSE_SUFFIXES, stem, words
 from memcli.retrieval.attribute_query import lead_facts, question_attribute
-from memcli.retrieval.dates import asks_about_past, asks_for_earliest, names_a_time
+from memcli.retrieval.dates import (
+    asks_about_past,
+    asks_for_earliest,
+    names_a_time,
+    without_time_cues,
+)
 from memcli.retrieval.graph import apply_retention, expand as expand_hits
 from memcli.retrieval.hits import SUPERSEDED_WEIGHT, hit_from_row
 from memcli.retrieval.validity import newest_restatement_first, prefer_valid
@@ -59,6 +64,10 @@ SPEAKER_SCAN = 50  # keyword hits whose roles name the speakers a query may refe
 # suggestion") asks for assistant turns; the person's own notes count as theirs. Named speakers
 # (SPEAKER_BOOST) are handled above and take precedence. Tuned on the LongMemEval-S dev split.
 ROLE_BOOST = 0.5
+# "Before", "previously", "former" steer validity (dates.asks_about_past) and are no keyword terms:
+# the statement of an older value never says them, so as terms they match only lines that happen
+# to say "before" (dates.without_time_cues; BENCHMARKS.md, issue 14, fifth round).
+TIME_CUE_KEYWORDS = False
 CANDIDATES_MIN, CANDIDATES_PER_HIT = 50, 5  # each side returns max(50, 5 × limit) candidates
 KEEP_MIN, KEEP_PER_HIT = 40, 4  # rows are fetched for the best max(40, 4 × limit) fused ones
 
@@ -302,7 +311,8 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     neighbours (sources, links) of the best hits: see memcli/retrieval/graph.py."""
     limit = max(1, int(limit))
     n = candidates or max(CANDIDATES_MIN, limit * CANDIDATES_PER_HIT)
-    kw = store.fts_search(fts_query(query), n, filters)
+    keyword_text = (lambda q: q) if TIME_CUE_KEYWORDS else without_time_cues
+    kw = store.fts_search(fts_query(keyword_text(query)), n, filters)
     # CJK and other unsegmented scripts: a third ranking from the gram index (core/scripts.py);
     # a query without such characters searches exactly as before
     grams = store.gram_search(gram_query(query), n, filters) if has_unsegmented(query) else []
@@ -314,7 +324,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         names = named_speakers(query, {r.get("role") for r in rows.values()})
         search_text = without_names(query, names) if names else query
         if search_text != query:
-            kw = store.fts_search(fts_query(search_text), n, filters)
+            kw = store.fts_search(fts_query(keyword_text(search_text)), n, filters)
     vec = []
     full_qv = None  # the whole question's vector, when the vector side searched without names
     if embedder is not None and store.has_vec_table():
@@ -325,7 +335,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     if not fused:
         return []
     if COVERAGE_WEIGHT:
-        terms = query_terms(search_text)
+        terms = query_terms(keyword_text(search_text))
         scan = sorted(fused, key=lambda i: (-fused[i], i))[:COVERAGE_SCAN]
         rows.update(store.get_items([i for i in scan if i not in rows]))
         fused = with_coverage(fused, {i: matched_terms(terms, rows[i]) for i in scan if i in rows},
