@@ -526,3 +526,23 @@ def test_near_index_is_not_built_past_its_size_limit(mem, monkeypatch):
     add_conversation(mem, "c2", [("user", "I bought a red bicycle for commuting to the office.")],
                      day="2024-01-09")
     assert digest(mem, use_llm=False).notes >= 1
+
+
+def test_near_index_sees_notes_other_processes_write_and_drops_removed_ones(mem):
+    from memcli.services.digest.organise import NearIndex, neighbours
+
+    add_conversation(mem, "c1", CONV1)
+    digest(mem, use_llm=False)
+    index = NearIndex.load(mem.store, mem.embedder.dim)
+    before = len(index.ids)
+    add_conversation(mem, "c2", [("user", "I bought a red bicycle for commuting to the office.")],
+                     day="2024-01-09")
+    digest(mem, use_llm=False)  # as another process would, while this index is held
+    assert index.refresh(mem.store) and len(index.ids) > before
+    assert len(set(index.ids)) == len(index.ids)  # nothing read twice
+    v = mem.embedder.embed(["red bicycle commuting office"])[0]
+    [(top, _, _)] = neighbours(mem.store, v, 1, index=index)
+    assert "bicycle" in mem.store.get_item(top)["text"]
+    mem.forget(top)  # removed by someone else: the index still holds its vector
+    assert top in index.known and not mem.store.get_items([top])
+    assert all(i != top for i, _, _ in neighbours(mem.store, v, 3, index=index))

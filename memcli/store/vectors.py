@@ -115,10 +115,11 @@ class VectorsMixin:
                 self.conn.execute(f"DELETE FROM {VEC_TABLE} WHERE item_id = ?", (item_id,))
         self._coarse_drop(list(ids))
 
-    def kind_vectors(self, kinds: Sequence[str], limit: int
+    def kind_vectors(self, kinds: Sequence[str], limit: int, after: int = 0
                      ) -> list[tuple[int, str, bytes]] | None:
-        """(item id, kind, float32 vector) of every item of these kinds that has a vector, or None
-        when more than ``limit`` items are of these kinds (too many to hold in memory)."""
+        """(item id, kind, float32 vector) of every item of these kinds with an id above
+        ``after`` that has a vector, or None when more than ``limit`` items are of these kinds
+        (too many to hold in memory)."""
         if not self.has_vec_table() or not kinds:
             return []
         q = ", ".join("?" * len(kinds))
@@ -126,8 +127,8 @@ class VectorsMixin:
                               list(kinds)).fetchone()[0]
         if n > limit:
             return None
-        rows = self.conn.execute(f"SELECT id, kind FROM items WHERE kind IN ({q}) ORDER BY id",
-                                 list(kinds)).fetchall()
+        rows = self.conn.execute(f"SELECT id, kind FROM items WHERE kind IN ({q}) AND id > ? "
+                                 "ORDER BY id", [*kinds, after]).fetchall()
         vecs = self.vectors_of([r[0] for r in rows])
         return [(i, k, vecs[i]) for i, k in rows if i in vecs]
 

@@ -31,22 +31,35 @@ class NearIndex:
     """The derived notes' vectors in memory for one digest run, kept in step as it writes. The
     store's exact scan reads every vector of the memory, messages included, for each new note
     (a fifth of the deterministic digest's CPU at 1,000 messages, growing with the memory); this
-    reads the notes' once, then one matrix product per note gives the same neighbours."""
+    reads the notes' once, then one matrix product per note gives the same neighbours. Notes
+    another process wrote meanwhile join at each ``refresh``; notes it removed are dropped by
+    ``neighbours`` (it reads the rows of what the index finds)."""
 
-    def __init__(self, rows: list[tuple[int, str, bytes]], dim: int):
-        self.ids = [r[0] for r in rows]
-        self.kinds = [r[1] for r in rows]
-        self.matrix = np.zeros((max(64, 2 * len(rows)), dim), dtype=np.float32)
-        for n, (_, _, b) in enumerate(rows):
-            self.matrix[n] = np.frombuffer(b, dtype=np.float32)
+    def __init__(self, dim: int):
+        self.ids: list[int] = []
+        self.kinds: list[str] = []
+        self.known: set[int] = set()
+        self.upto = 0  # the highest id read from the store
+        self.dim = dim
+        self.matrix = np.zeros((64, dim), dtype=np.float32)
 
     @classmethod
     def load(cls, store, dim: int) -> NearIndex | None:
         """The index of this store's derived notes, or None when they are too many to hold."""
-        rows = store.kind_vectors(LINK_KINDS, NEAR_INDEX_MAX)
+        index = cls(dim)
+        return index if index.refresh(store) else None
+
+    def refresh(self, store) -> bool:
+        """Add the derived notes written since the last read (by anyone); False when the store
+        holds too many to keep in memory."""
+        rows = store.kind_vectors(LINK_KINDS, NEAR_INDEX_MAX, after=self.upto)
         if rows is None:
-            return None
-        return cls([r for r in rows if len(r[2]) == 4 * dim], dim)
+            return False
+        for item_id, kind, b in rows:
+            self.upto = max(self.upto, item_id)
+            if item_id not in self.known and len(b) == 4 * self.dim:
+                self.add(item_id, kind, np.frombuffer(b, dtype=np.float32))
+        return True
 
     def add(self, item_id: int, kind: str, vector) -> None:
         n = len(self.ids)
@@ -55,15 +68,16 @@ class NearIndex:
         self.matrix[n] = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.ids.append(item_id)
         self.kinds.append(kind)
+        self.known.add(item_id)
 
-    def search(self, vector, k: int) -> list[tuple[int, float, str]]:
+    def search(self, vector, k: int) -> list[tuple[int, float]]:
         n = len(self.ids)
         if not n:
             return []
         sims = self.matrix[:n] @ np.asarray(vector, dtype=np.float32).reshape(-1)
         top = np.argpartition(-sims, k - 1)[:k] if n > k else np.arange(n)
         best = sorted(top.tolist(), key=lambda j: (-float(sims[j]), self.ids[j]))
-        return [(self.ids[j], float(sims[j]), self.kinds[j]) for j in best]
+        return [(self.ids[j], float(sims[j])) for j in best]
 
 
 def neighbours(store, vector, k: int = 6, index: NearIndex | None = None
@@ -71,8 +85,10 @@ def neighbours(store, vector, k: int = 6, index: NearIndex | None = None
     """(id, cosine, kind) of the nearest derived notes: one KNN scan serves dedupe and linking
     (``index``: a digest run's notes in memory instead of the store's scan)."""
     if index is not None:
-        return index.search(vector, k)
-    hits = store.vec_search(np.asarray(vector, dtype=np.float32), k, Filters(kinds=LINK_KINDS))
+        hits = index.search(vector, k)
+    else:
+        hits = store.vec_search(np.asarray(vector, dtype=np.float32), k,
+                                Filters(kinds=LINK_KINDS))
     rows = store.get_items([i for i, _ in hits])
     return [(i, s, rows[i]["kind"]) for i, s in hits if i in rows]
 

@@ -299,7 +299,10 @@ class Digester:
 
     def run(self, plans: list[Plan]) -> None:
         """Embed these plans' texts in one batch (outside the write lock), then write each."""
-        self.near_index()  # loaded before this batch writes anything (which it then adds)
+        # loaded (or brought up to date with other processes' notes) before this batch writes
+        if self._near not in (False, None) and not self._near.refresh(self.store):
+            self._near = None  # grown past what memory holds: the store's scan from here on
+        self.near_index()
         texts = [t for p in plans for t in p.texts()]
         vecs = (self.memory.embedder.embed(texts) if texts
                 else np.zeros((0, self.memory.embedder.dim), dtype=np.float32))
