@@ -67,10 +67,15 @@ _CACHE: dict[str, tuple[list[str], object]] = {}
 META_KEY = "prototypes:"  # + the table's name: its vectors, kept in the store's meta table
 
 
+_CRC: dict[int, int] = {}  # id(table) → crc32 of its texts (the tables are module constants)
+
+
 def _signature(embedder, table: dict[str, tuple[str, ...]]) -> str:
-    texts = chr(10).join(t for ts in table.values() for t in ts)
-    return (f"{getattr(embedder, 'model_id', type(embedder).__name__)}:{embedder.dim}:"
-            f"{zlib.crc32(texts.encode())}")
+    crc = _CRC.get(id(table))
+    if crc is None:
+        crc = _CRC[id(table)] = zlib.crc32(chr(10).join(
+            t for ts in table.values() for t in ts).encode())
+    return f"{getattr(embedder, 'model_id', type(embedder).__name__)}:{embedder.dim}:{crc}"
 
 
 def matrix(embedder, table: dict[str, tuple[str, ...]], name: str, *, store=None,
@@ -81,10 +86,10 @@ def matrix(embedder, table: dict[str, tuple[str, ...]], name: str, *, store=None
     must not embed ~60 sentences: ~0.15 s)."""
     import numpy as np
 
-    names = [a for a, texts in table.items() for _ in texts]
     sig = _signature(embedder, table)
     if sig in _CACHE:
         return _CACHE[sig]
+    names = [a for a, texts in table.items() for _ in texts]
     raw = store.get_meta(META_KEY + name) if store is not None else None
     if raw and raw.startswith(sig + "|"):
         vecs = np.frombuffer(base64.b64decode(raw[len(sig) + 1:]), dtype=np.float32)
@@ -118,9 +123,13 @@ def _prototypes(embedder, store=None, compute: bool = True):
 
 def similarities(embedder, vector, store=None) -> dict[str, float]:
     """Attribute → cosine of ``vector`` to that attribute's nearest prototype."""
+    return best_per_attribute(*_prototypes(embedder, store), vector)
+
+
+def best_per_attribute(names: list[str], protos, vector) -> dict[str, float]:
+    """Attribute → cosine of ``vector`` to its nearest row of ``protos`` (``matrix``'s pair)."""
     import numpy as np
 
-    names, protos = _prototypes(embedder, store)
     v = np.asarray(vector, dtype=np.float32)
     v = v / max(float(np.linalg.norm(v)), 1e-12)
     best: dict[str, float] = {}

@@ -25,7 +25,13 @@ from __future__ import annotations
 import re
 
 from memcli.core.phrasing import value_tokens
-from memcli.retrieval.attribute_meaning import NAMED, centroid, matrix, similarities
+from memcli.retrieval.attribute_meaning import (
+    NAMED,
+    best_per_attribute,
+    centroid,
+    matrix,
+    similarities,
+)
 
 QUESTIONS: dict[str, tuple[str, ...]] = {
     "residence": ("Where do I live?", "Which city am I based in?", "Where is my home?",
@@ -83,20 +89,12 @@ def question_attribute(embedder, query: str, vector, store=None) -> str | None:
     """The attribute the question asks about (see module doc), or None. With ``store``, only
     when digest kept the prototype vectors in it (attribute_meaning.remember): a search never
     embeds them itself."""
-    import numpy as np
-
     if embedder is None or vector is None or not about_the_person(query):
         return None
     got = _prototypes(embedder, store, compute=store is None)
     if got is None:
         return None
-    names, protos = got
-    v = np.asarray(vector, dtype=np.float32)
-    v = v / max(float(np.linalg.norm(v)), 1e-12)
-    best: dict[str, float] = {}
-    for a, s in zip(names, (protos @ v).tolist()):
-        best[a] = max(best.get(a, -1.0), s)
-    ranked = sorted(best.items(), key=lambda kv: -kv[1])
+    ranked = sorted(best_per_attribute(*got, vector).items(), key=lambda kv: -kv[1])
     if len(ranked) < 2 or ranked[0][1] < MIN_SIM or ranked[0][1] - ranked[1][1] < MARGIN:
         return None
     return ranked[0][0]

@@ -112,13 +112,10 @@ class Digester:
         self.link_min_sim = link_min_sim
         self.min_summary_messages = min_summary_messages
         self.llm_links = llm_links  # also ask the LLM to judge each new link (slow on CPU)
-        self._near: NearIndex | None | bool = False  # loaded by the first batch written
-
-    def near_index(self) -> NearIndex | None:
-        """This run's derived notes in memory (None: too many, the store's scan serves)."""
-        if self._near is False:
-            self._near = NearIndex.load(self.store, self.memory.embedder.dim)
-        return self._near
+        # this run's derived notes in memory, from the first batch written (run); None: too
+        # many to hold, or nothing written yet: the store's scan serves
+        self.near: NearIndex | None = None
+        self._near_loaded = False
 
     # ---- summaries -------------------------------------------------------------------------
     def propose_summary(self, msgs: list[dict], vecs: np.ndarray, *, title: str | None,
@@ -161,8 +158,8 @@ class Digester:
             vectors=None if vector is None else [vector])
         if sid is None:
             return None
-        if vector is not None and self.near_index() is not None:
-            self.near_index().add(sid, "summary", vector)
+        if vector is not None and self.near is not None:
+            self.near.add(sid, "summary", vector)
         self.store.add_sources(sid, [m["id"] for m in msgs])
         self.report.summaries += 1
         return sid
@@ -190,7 +187,7 @@ class Digester:
         new_ids: list[int] = []
         for c, v in zip(cands, vecs):
             src = msgs[c.msg_index]
-            near = neighbours(self.store, v, index=self.near_index())
+            near = neighbours(self.store, v, index=self.near)
             dup = find_duplicate(self.store, c.text, v, near=near)
             if dup is not None:  # merge: the existing note now rests on this message too
                 self.store.add_sources(dup, [src["id"], *c.extra_sources])
@@ -213,8 +210,8 @@ class Digester:
                       **({"topic": c.topic} if c.topic else {})})], vectors=[v])
             if nid is None:
                 continue
-            if self.near_index() is not None:
-                self.near_index().add(nid, "fact", v)
+            if self.near is not None:
+                self.near.add(nid, "fact", v)
             self.store.add_sources(nid, [src["id"], *c.extra_sources])
             new_ids.append(nid)
             self.report.notes += 1
@@ -299,18 +296,19 @@ class Digester:
 
     def run(self, plans: list[Plan]) -> None:
         """Embed these plans' texts in one batch (outside the write lock), then write each."""
-        # loaded (or brought up to date with other processes' notes) before this batch writes
-        if self._near not in (False, None) and not self._near.refresh(self.store):
-            self._near = None  # grown past what memory holds: the store's scan from here on
-        self.near_index()
-        texts = [t for p in plans for t in p.texts()]
+        # loaded, or brought up to date with other processes' notes, before this batch writes
+        if not self._near_loaded:
+            self.near, self._near_loaded = NearIndex.load(self.store, self.memory.embedder.dim), True
+        elif self.near is not None and not self.near.refresh(self.store):
+            self.near = None  # grown past what memory holds: the store's scan from here on
+        per = [p.texts() for p in plans]
+        texts = [t for ts in per for t in ts]
         vecs = (self.memory.embedder.embed(texts) if texts
                 else np.zeros((0, self.memory.embedder.dim), dtype=np.float32))
         at = 0
-        for p in plans:
-            n = len(p.texts())
-            self.commit(p, vecs[at:at + n])
-            at += n
+        for p, ts in zip(plans, per):
+            self.commit(p, vecs[at:at + len(ts)])
+            at += len(ts)
 
 
 def digest(memory, *, use_llm: bool | None = None, llm=None, limit: int | None = None,
