@@ -18,6 +18,8 @@ Two sources:
 - ``--longmemeval FILE``: the knowledge-update questions of a LongMemEval file (benchmarks/
   updates_lme.py; ``--stores DIR`` reuses the verbatim stores of ``longmemeval.py --work DIR``):
   among the evidence turns found, is the first one from the latest evidence session?
+``--oracle-model`` digests the synthetic personas with an ORACLE built from the split's truth in
+place of a capable model (benchmarks/updates_oracle.py): the capable path's ceiling, not a model.
 
     .venv/bin/python benchmarks/updates.py --synthetic --split heldout --personas 4
     .venv/bin/python benchmarks/updates.py --longmemeval ../shared/eval/longmemeval_s_dev.json.gz \
@@ -329,7 +331,11 @@ def run_synthetic(args, embedder) -> dict:
             home = Path(tempfile.mkdtemp(prefix="upd-"))
             try:
                 mem = build(p, home, embedder)
-                if mode == "digested":
+                if mode == "digested" and args.oracle_model:  # truth-built, not a model
+                    from updates_oracle import oracle_model
+
+                    digest(mem, llm=oracle_model(p, mem, tag_of), judge_updates=True)
+                elif mode == "digested":
                     digest(mem, use_llm=False)
                 res = evaluate(mem, p, with_recall=args.recall,
                                show=args.show and mode == "digested")
@@ -343,7 +349,8 @@ def run_synthetic(args, embedder) -> dict:
                     agg[k][1] += v[1]
                 else:
                     agg[k] = agg.get(k, 0) + v
-        totals[mode] = agg
+        totals[mode + (" (ORACLE model)" if args.oracle_model and mode == "digested"
+                       else "")] = agg
     return totals
 
 
@@ -363,6 +370,10 @@ def main(argv=None) -> int:
     ap.add_argument("--show", action="store_true", help="print each miss (digested memory)")
     ap.add_argument("--no-verbatim", dest="verbatim", action="store_false",
                     help="skip the undigested memory")
+    ap.add_argument("--oracle-model", action="store_true",
+                    help="digest with an ORACLE stand-in for a capable model, built from the "
+                         "split's truth (benchmarks/updates_oracle.py): the capable path's "
+                         "ceiling, not any real model's figure")
     ap.add_argument("--longmemeval", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None, help="LongMemEval: the first N questions")
     ap.add_argument("--stores", type=Path, default=None,

@@ -3,16 +3,21 @@
 Two ways, same output: the LLM with a JSON schema (every note validated: non-empty, bounded,
 grounded in the message it cites) and a deterministic extractor (first-person statements rewritten
 in the third person, RAKE/TF-IDF keywords). Messages the LLM left uncovered get the rule notes, so
-a weak model can only add, never lose or corrupt."""
+a weak model can only add, never lose or corrupt.
+
+A capable model (llmio.capable) gets prompts/digest_notes_capable.md instead: each note may also
+name the attribute of the speaker it sets (one of retrieval/attribute_meaning.PROTOTYPES) and its
+value; kept only when valid (``model_attribute``) and no slot rule placed the note first."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from memcli.core.attribute_words import attribute_tags, own_change
-from memcli.core.phrasing import value_tokens
+from memcli.core.phrasing import normalize_value, value_tokens
 from memcli.core.slots import slots_of
 from memcli.core.statements import (
     FIRST_PERSON,
@@ -24,6 +29,7 @@ from memcli.core.statements import (
     third_person,
 )
 from memcli.core.text import content_words, grounded, keywords, sentences, tags_from
+from memcli.retrieval.attribute_meaning import PROTOTYPES
 from memcli.services.digest.llmio import LLMCounter, call_json
 from memcli.services.prompts import messages as prompt_messages
 
@@ -59,6 +65,13 @@ NOTE_SCHEMA = {
     },
     "required": ["notes"],
 }
+NO_ATTRIBUTE = "none"
+VALUE_MAX = 80
+# the capable model's schema: NOTE_SCHEMA plus an optional attribute (or "none") and its value
+CAPABLE_NOTE_SCHEMA = copy.deepcopy(NOTE_SCHEMA)
+CAPABLE_NOTE_SCHEMA["properties"]["notes"]["items"]["properties"].update(
+    attribute={"enum": [*PROTOTYPES, NO_ATTRIBUTE]},
+    value={"type": "string", "maxLength": VALUE_MAX})
 
 
 @dataclass
@@ -76,6 +89,7 @@ class Candidate:
     method: str = "rule"
     extra_sources: list[int] = field(default_factory=list)
     by_meaning: bool = False  # the attribute comes from digest/attributes.py (prototypes)
+    by_model: bool = False  # the attribute comes from a capable model (model_attribute)
     tentative: bool = False  # kept only if digest/attributes.py finds its attribute
     topic: str | None = None  # the nearest attribute, for ranking only (attributes.topic_of)
 
@@ -170,9 +184,33 @@ def transcript(msgs: list[dict], indexes: list[int], max_chars: int = 2400) -> s
     return "\n".join(lines)
 
 
+def model_attribute(raw: dict, body: str) -> tuple[str, str] | None:
+    """(attribute, normalised value) a capable model gave its note ``raw`` of the message
+    ``body``, or None: the name is one digest knows, the value is short and written in the
+    message, and the message's sentence holding it is the speaker's own statement of how things
+    are or of a change (core/attribute_words.own_change: not someone else's news, a plan, a wish,
+    a distant past). The message, not the note, is checked: it is what the note rests on."""
+    attribute, value = raw.get("attribute"), raw.get("value")
+    if attribute not in PROTOTYPES or not isinstance(value, str):
+        return None
+    value = " ".join(value.split()).strip(" .,;:!?\"'“”")
+    if not value or len(value) > VALUE_MAX:
+        return None
+    at = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.I)
+    holding = [s for s in sentences(body) if at.search(" ".join(s.split()))]
+    if not holding and at.search(" ".join(body.split())):
+        holding = [body]  # a value across a sentence break ("Fontaines D.C. is my band")
+    if not holding or not own_change(holding[0]):
+        return None
+    return attribute, normalize_value(value) or value.lower()
+
+
 def validate_llm_notes(value, msgs: list[dict], *, df: Counter, n_docs: int,
-                       title: str | None, allowed: list[int] | None = None) -> list[Candidate]:
-    """Keep only notes that cite a real, personal message and are grounded in it."""
+                       title: str | None, allowed: list[int] | None = None,
+                       capable: bool = False) -> list[Candidate]:
+    """Keep only notes that cite a real, personal message and are grounded in it. ``capable``:
+    the model's attribute/value of a note are kept too (``model_attribute``) when no slot rule
+    placed it."""
     out: list[Candidate] = []
     if not isinstance(value, dict) or not isinstance(value.get("notes"), list):
         return out
@@ -203,27 +241,41 @@ def validate_llm_notes(value, msgs: list[dict], *, df: Counter, n_docs: int,
         ctx = None if not isinstance(ctx, str) or not 8 <= len(ctx) <= 160 else ctx.strip()
         sent = max(sentences(body_of(msg)) or [text],
                    key=lambda s: len(set(content_words(s)) & set(content_words(text))))
-        out.append(make_candidate(sent, msg, idx, speaker, df=df, n_docs=n_docs, title=title,
-                                  text=text, type_=typ, kws=kws or None,
-                                  context=(_context(msg, speaker, None, title) + " — " + ctx)
-                                  if ctx else None, method="llm"))
+        c = make_candidate(sent, msg, idx, speaker, df=df, n_docs=n_docs, title=title,
+                           text=text, type_=typ, kws=kws or None,
+                           context=(_context(msg, speaker, None, title) + " — " + ctx)
+                           if ctx else None, method="llm")
+        placed = model_attribute(raw, body_of(msg)) if capable and \
+            not c.attributes else None  # rules first
+        if placed is not None:
+            c.attributes, c.values, c.by_model = [placed[0]], {placed[0]: placed[1]}, True
+            c.tags += [t for t in attribute_tags([placed[0]]) if t not in c.tags]
+        out.append(c)
     return out
 
 
 def llm_notes(llm, msgs: list[dict], counter: LLMCounter, *, df: Counter, n_docs: int,
-              title: str | None, chunk: int = 8) -> tuple[list[Candidate], set[int]]:
-    """(valid notes, message indexes the model was asked about and answered validly for)."""
+              title: str | None, chunk: int = 8, capable: bool = False
+              ) -> tuple[list[Candidate], set[int]]:
+    """(valid notes, message indexes the model was asked about and answered validly for).
+    ``capable``: the capable prompt and schema (each note's attribute), else the bundled model's."""
     eligible = [i for i, m in enumerate(msgs) if m.get("_speaker")]
     notes: list[Candidate] = []
     covered: set[int] = set()
     for s in range(0, len(eligible), chunk):
         idx = eligible[s:s + chunk]
-        value = call_json(llm, prompt_messages("digest_notes", transcript=transcript(msgs, idx),
-                                      title=title or "untitled"), NOTE_SCHEMA, counter,
-                          max_tokens=400)
+        if capable:
+            prompt = prompt_messages("digest_notes_capable", transcript=transcript(msgs, idx),
+                                     title=title or "untitled", attributes=", ".join(PROTOTYPES))
+        else:
+            prompt = prompt_messages("digest_notes", transcript=transcript(msgs, idx),
+                                     title=title or "untitled")
+        value = call_json(llm, prompt, CAPABLE_NOTE_SCHEMA if capable else NOTE_SCHEMA, counter,
+                          max_tokens=600 if capable else 400)
         if value is None:
             continue
-        good = validate_llm_notes(value, msgs, df=df, n_docs=n_docs, title=title, allowed=idx)
+        good = validate_llm_notes(value, msgs, df=df, n_docs=n_docs, title=title, allowed=idx,
+                                  capable=capable)
         good = [c for c in good if c.msg_index in idx]
         if not good:
             counter.rejected += 1

@@ -103,9 +103,11 @@ def _prepare(rows: list[dict]) -> list[dict]:
 
 class Digester:
     def __init__(self, memory, *, llm=None, report: DigestReport, link_min_sim: float = 0.5,
-                 min_summary_messages: int = 4, llm_links: bool = False, update_llm=None):
+                 min_summary_messages: int = 4, llm_links: bool = False, update_llm=None,
+                 capable: bool = False):
         self.memory = memory
         self.update_llm = update_llm  # a capable model decides update candidates (updates.py)
+        self.capable = capable  # the model writes notes with their attribute (extract.py)
         self.store = memory.store
         self.llm = llm
         self.report = report
@@ -173,7 +175,7 @@ class Digester:
         covered: set[int] = set()
         if self.llm is not None:
             cands, covered = llm_notes(self.llm, msgs, self.report.llm, df=df, n_docs=n,
-                                       title=title)
+                                       title=title, capable=self.capable)
         rest = [m if i not in covered else {**m, "_speaker": None} for i, m in enumerate(msgs)]
         cands += rule_notes(rest, df=df, n_docs=n, title=title)
         return cands
@@ -207,6 +209,7 @@ class Digester:
                       "attributes": c.attributes, "values": c.values,
                       "event_time": c.event_time, "method": c.method,
                       **({"by_meaning": True} if c.by_meaning else {}),
+                      **({"by_model": True} if c.by_model else {}),
                       **({"topic": c.topic} if c.topic else {})})], vectors=[v])
             if nid is None:
                 continue
@@ -321,7 +324,8 @@ def digest(memory, *, use_llm: bool | None = None, llm=None, limit: int | None =
     SmolLM2) or ``llm`` is given. With an LLM, notes and summaries come from it (validated, rules
     fill the gaps); links are judged deterministically unless ``llm_links`` (one extra model call
     per candidate pair); update candidates are judged by the model when it is capable (or
-    ``judge_updates``), by the rules otherwise."""
+    ``judge_updates``), by the rules otherwise; such a model also names each note's attribute
+    (prompts/digest_notes_capable.md, validated in extract.model_attribute)."""
     started = time.perf_counter()
     report = DigestReport()
     if use_llm is None:
@@ -334,7 +338,8 @@ def digest(memory, *, use_llm: bool | None = None, llm=None, limit: int | None =
     if judge_updates is None:
         judge_updates = model is not None and capable(memory, model)
     d = Digester(memory, llm=model, report=report, link_min_sim=link_min_sim,
-                 llm_links=llm_links, update_llm=model if judge_updates else None)
+                 llm_links=llm_links, update_llm=model if judge_updates else None,
+                 capable=bool(judge_updates) and model is not None)
     convs = memory.store.digest_pending_conversations()
     items = memory.store.digest_pending_items(STANDALONE_KINDS)
     work: list = [("c", c) for c in convs] + [("i", r) for r in items]

@@ -8,7 +8,10 @@ that lie close in meaning (the vector neighbours digest already found). Determin
   an update marker such as "now", "these days", "switched") rather than two past events, which are
   both true ("went to Paris", "went to Rome").
 With a capable model configured, the model decides each candidate pair under a JSON schema
-(update / both_true / unrelated); an invalid answer falls back to the rule's verdict."""
+(update / both_true / unrelated); an invalid answer falls back to the rule's verdict. A fact that
+model placed in its attribute (meta ``by_model``, extract.model_attribute) is not held back by the
+guards meant for placement by meaning (several_changed, close_when_by_meaning): the model judges
+the pair, and a pair those guards would drop is closed only on the model's "update"."""
 
 from __future__ import annotations
 
@@ -126,14 +129,19 @@ def candidates(store, row: dict, near: list[tuple[int, float, str]] | None, *,
         for other in store.current_facts_with_attribute(a, subject):
             if other["id"] == row["id"] or other["id"] in out:
                 continue
-            if not several_changed(a, row, other):
-                continue  # two hobbies, two pets: both true unless the newer says it changed
-            if not close_when_by_meaning(store, row, other):
-                continue  # placed by meaning, yet the two statements are about other things
+            # two hobbies, two pets: both true unless the newer says it changed; placed by
+            # meaning, yet the two statements are about other things. A pair with a fact the
+            # capable model placed goes to that model instead, "update" only if it says so.
+            guarded = not (several_changed(a, row, other) and
+                           close_when_by_meaning(store, row, other))
+            if guarded and not (llm is not None and (meta.get("by_model") or
+                                                     meta_of(other).get("by_model"))):
+                continue
             ov = (meta_of(other).get("values") or {}).get(a)
             same = values.get(a) is not None and values.get(a) == ov
             why = (f"{subject}'s {a} restated" if same else f"newer value of {subject}'s {a}")
-            out[other["id"]] = Pair(other, a, "update", why)
+            out[other["id"]] = Pair(other, a, "unrelated" if guarded else "update",
+                                    why + (" (for the model to judge)" if guarded else ""))
     near_ids = [(i, s) for i, s, kind in near or [] if kind == "fact" and i != row["id"]
                 and i not in out and s >= min(NEAR_MIN, LLM_NEAR_MIN)]
     rows = store.get_items([i for i, _ in near_ids]) if near_ids else {}
