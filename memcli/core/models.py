@@ -77,6 +77,12 @@ class Hit:
     similarity: float | None = None  # cosine similarity to the query, when the vector side saw it
     bm25: float | None = None
     superseded: bool = False
+    # lifted by the steps that order changed values (retrieval/hybrid.py): the value the
+    # question's time asks for, the current one (for the past, an earlier one); `ask` quotes it
+    lifted: bool = False
+    # a fact digest set the attribute asked about on (retrieval/attribute_query.lead_facts):
+    # the memory holds the answer, `ask` does not abstain
+    placed: bool = False
 
     def to_json(self) -> dict:
         return {

@@ -101,12 +101,14 @@ def question_attribute(embedder, query: str, vector, store=None) -> str | None:
 
 
 def lead_facts(store, embedder, fused: dict[int, float], attribute: str, *, past: bool,
-               rows: dict[int, dict] | None = None, filters=None,
-               subject: str = "User") -> dict[int, float]:
+               rows: dict[int, dict] | None = None, filters=None, subject: str = "User",
+               placed_out: set[int] | None = None) -> dict[int, float]:
     """``fused`` with the person's statements about ``attribute`` leading (see module doc): the
     facts digest placed there (its attribute or its weaker topic) and the candidates the
     question found that are the person's own statements of a state or a change whose meaning
-    is nearest to that attribute (so an undigested message counts too)."""
+    is nearest to that attribute (so an undigested message counts too). ``placed_out`` receives
+    the ids of the leading facts digest set this attribute on (not a topic, not by meaning at
+    search time): the memory holds the answer, so `memcli ask` does not abstain."""
     if not fused:
         return fused
     placed = store.facts_with_attribute(attribute, subject)
@@ -148,7 +150,21 @@ def lead_facts(store, embedder, fused: dict[int, float], attribute: str, *, past
     out = dict(fused)
     for rank, r in enumerate(order):
         out[r["id"]] = max(out.get(r["id"], 0.0), top * LIFT ** (len(order) - rank))
+    if placed_out is not None:
+        placed_out.update(r["id"] for r in order if attribute in _set_on(r))
     return out
+
+
+def _set_on(row: dict) -> list[str]:
+    """The attributes digest set on a fact (its meta's ``attribute`` / ``attributes``)."""
+    import json
+
+    try:
+        meta = json.loads(row.get("meta") or "{}") or {}
+    except (TypeError, ValueError):
+        return []
+    return list(meta.get("attributes") or []) + ([meta["attribute"]] if meta.get("attribute")
+                                                  else [])
 
 
 def _told_at(rows: list[dict]):

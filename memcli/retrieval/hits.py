@@ -18,10 +18,11 @@ def source_of(row: dict) -> dict:
 
 
 def hit_from_row(row: dict, score: float, similarity: float | None = None,
-                 bm25: float | None = None) -> Hit:
+                 bm25: float | None = None, *, lifted: bool = False,
+                 placed: bool = False) -> Hit:
     return Hit(
         id=row["id"], kind=row["kind"], text=row["text"], score=score,
         created_at=row["created_at"], source=source_of(row), title=row.get("title"),
         role=row.get("role"), tags=row.get("tags", []), similarity=similarity, bm25=bm25,
-        superseded=bool(row.get("valid_to")),
+        superseded=bool(row.get("valid_to")), lifted=lifted, placed=placed,
     )

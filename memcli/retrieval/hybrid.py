@@ -360,6 +360,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     if len(fused) > keep:
         fused = dict(sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
     past = about_past(query, filters, now)
+    before = dict(fused)  # what the steps below lift (the value asked for) `ask` quotes
     if names_a_time(query):  # undigested restatements: reordered only when the question says
         fused = newest_restatement_first(store, fused, past=past, query=query,  # which value
                                          rows=rows)  # it wants
@@ -367,12 +368,14 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
         fused = newest_restatement_first(store, fused, past=False, query=query, words_only=True,
                                          rows=rows)
     asked = question_attribute(embedder, query, qv, store) if vec else None
+    placed: set[int] = set()  # digest's facts of the attribute: the memory holds the answer
     if asked:  # the person's facts of the attribute asked about lead (retrieval/attribute_query)
-        fused = lead_facts(store, embedder, fused, asked, past=past, rows=rows, filters=filters)
+        fused = lead_facts(store, embedder, fused, asked, past=past, rows=rows, filters=filters,
+                           placed_out=placed)
     fused = prefer_valid(store, fused, past=past,  # changed facts: current (or older) value first
                          earliest=past and asks_for_earliest(query))
-    sims = dict(vec)
-    bm = {**dict(grams), **dict(kw)}
+    lifted = placed | {i for i, s in fused.items() if s > before.get(i, 0.0)}
+    sims, bm = dict(vec), {**dict(grams), **dict(kw)}
     rows.update(store.get_items([i for i in fused if i not in rows]))
     hits = []
     for item_id, score in fused.items():
@@ -383,14 +386,14 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
             score *= SUPERSEDED_WEIGHT
         if retention_weight:
             score = apply_retention(score, row, now, retention_weight)
-        hits.append(hit_from_row(row, score, sims.get(item_id), bm.get(item_id)))
+        hits.append(hit_from_row(row, score, sims.get(item_id), bm.get(item_id),
+                                 lifted=item_id in lifted, placed=item_id in placed))
     hits.sort(key=lambda h: (-h.score, -(h.similarity or 0.0), h.id))
     if expand:
         hits = expand_hits(store, hits, now=now)
     hits = hits[:limit]
     if full_qv is not None:
-        # the similarity a hit reports (ask's abstention reads it) stays that of the whole
-        # question, names included
+        # the similarity a hit reports (ask's abstention reads it): the whole question's
         full = cosines(store, full_qv, [h.id for h in hits if h.similarity is not None])
         for h in hits:
             h.similarity = full.get(h.id, h.similarity)

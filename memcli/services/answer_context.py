@@ -136,6 +136,11 @@ def strong_keyword_match(qwords: list[str], hit: Hit) -> bool:
 
 
 def is_relevant(hit: Hit, qwords: list[str], threshold: float) -> bool:
+    """Close enough in meaning, a strong keyword match, or a fact digest set the attribute
+    asked about on (``Hit.placed``: "Settled into our new place in Lyon", a residence, for
+    "Where do I live?": no word in common, far for MiniLM)."""
+    if hit.placed:
+        return True
     if hit.similarity is not None and hit.similarity >= threshold:
         return True
     return strong_keyword_match(qwords, hit)
@@ -147,13 +152,15 @@ def select_context(hits: list[Hit], qwords: list[str], threshold: float,
     """Small profile: the best hit, then those near the relevance bar (similarity within
     ``CONTEXT_MARGIN`` of the threshold and within ``CONTEXT_SPREAD`` of the best hit's, or
     holding ``CONTEXT_COVERAGE`` of the question's keywords), in rank order, within a character
-    budget. Fewer, better sources keep a tiny model on topic and its first token fast."""
+    budget; a hit the ranking lifted as the value the question's time asks for (``Hit.lifted``:
+    "Settled into our new place in Lyon" for "Where do I live?") is in too. Fewer, better
+    sources keep a tiny model on topic and its first token fast."""
     out: list[Hit] = []
     used = 0
     best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
     floor = max(threshold - CONTEXT_MARGIN, best - CONTEXT_SPREAD)
     for i, h in enumerate(hits):
-        near = (h.similarity is not None and h.similarity >= floor) or \
+        near = h.lifted or (h.similarity is not None and h.similarity >= floor) or \
             keyword_coverage(qwords, f"{h.title or ''}\n{h.text}") >= CONTEXT_COVERAGE
         if i and not near:
             continue

@@ -22,11 +22,26 @@ def evidence_numbers(hits: list[Hit], qwords: list[str], threshold: float,
     """The best sources to quote: the relevant ones in rank order (``ranked``: source numbers
     best first, when the context is not in rank order), else the best one. A derived note whose
     source is in the context too is not quoted beside it (``rests_on``: derived id → the ids it
-    rests on): the person's own words are the evidence, the note only restates them."""
+    rests on): the person's own words are the evidence, the note only restates them, and they
+    take the note's place in the order when it ranked higher. A source the ranking lifted as the
+    value the question's time asks for (``Hit.lifted``, or the message a lifted note rests on) is
+    quoted even when it shares no word with the question: "Settled into our new place in Lyon"
+    answers "Where do I live?" better than the older "I live in Leeds" that does."""
     order = ranked or list(range(1, len(hits) + 1))
-    present = {h.id for h in hits}
-    restated = {n for n in order if set((rests_on or {}).get(hits[n - 1].id, ())) & present}
-    nums = [n for n in order if n not in restated and is_relevant(hits[n - 1], qwords, threshold)]
+    number = {h.id: n for n, h in enumerate(hits, 1)}
+    place = {n: i for i, n in enumerate(order)}
+    restated, lifted = set(), set()
+    for n in order:
+        h = hits[n - 1]
+        own = [number[s] for s in (rests_on or {}).get(h.id, ()) if s in number]
+        if own:
+            restated.add(n)
+        for m in own:
+            place[m] = min(place[m], place[n])
+            if h.lifted:
+                lifted.add(m)
+    nums = [n for n in sorted(order, key=place.__getitem__) if n not in restated and (
+        hits[n - 1].lifted or n in lifted or is_relevant(hits[n - 1], qwords, threshold))]
     return nums[:EVIDENCE_ITEMS] or (order[:1] if hits else [])
 
 
