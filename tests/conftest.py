@@ -111,6 +111,15 @@ def serve_loopback(handler):
         server.server_close()
 
 
+def send_json(handler, status: int, body: bytes) -> None:
+    """Write a JSON reply from a BaseHTTPRequestHandler (the loopback relays of the tests)."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def free_port() -> int:
     import socket
 

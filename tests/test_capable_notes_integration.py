@@ -13,7 +13,7 @@ import re
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from conftest import llama_server, serve_loopback
+from conftest import llama_server, send_json, serve_loopback
 
 from memcli.backends.openai import OpenAILLM
 from memcli.retrieval.attribute_meaning import PROTOTYPES
@@ -74,11 +74,7 @@ def proxy(upstream):
                 reply["choices"][0]["message"]["content"] = content
                 out = json.dumps(reply).encode()
             seen.append((body, resp.status_code, content))
-            self.send_response(resp.status_code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            send_json(self, resp.status_code, out)
 
         def log_message(self, *args):
             pass

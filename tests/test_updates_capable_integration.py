@@ -10,7 +10,7 @@ import json
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from conftest import llama_server, serve_loopback
+from conftest import llama_server, send_json, serve_loopback
 
 from memcli.backends.openai import OpenAILLM
 from memcli.services.digest.llmio import capable
@@ -51,11 +51,7 @@ def proxy(upstream):
                 seen.append((body, ""))
                 out = json.dumps({"choices": [{"message": {"role": "assistant",
                                                            "content": ""}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                send_json(self, 200, out)
                 return
             resp = httpx.post(upstream + self.path, content=raw, timeout=300,
                               headers={"Content-Type": "application/json"})
@@ -69,11 +65,7 @@ def proxy(upstream):
                     reply["choices"][0]["message"]["content"] = content
                     out = json.dumps(reply).encode()
             seen.append((body, content))
-            self.send_response(resp.status_code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            send_json(self, resp.status_code, out)
 
         def log_message(self, *args):
             pass
