@@ -307,8 +307,7 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     Superseded facts (``valid_to`` set) stay findable but rank below current ones, and so does
     the message that stated a superseded value below the one that superseded it; a question
     about the past gets the older side first (memcli/retrieval/validity.py).
-    ``retention_weight`` blends in the MemoryBank retention score and ``expand`` adds one-hop
-    neighbours (sources, links) of the best hits: see memcli/retrieval/graph.py."""
+    ``retention_weight``, ``expand``: the retention score, one-hop neighbours (graph.py)."""
     limit = max(1, int(limit))
     n = candidates or max(CANDIDATES_MIN, limit * CANDIDATES_PER_HIT)
     keyword_text = (lambda q: q) if TIME_CUE_KEYWORDS else without_time_cues
@@ -367,21 +366,22 @@ def hybrid_search(store, embedder, query: str, *, limit: int = 10,
     elif not past:  # no time words: the present, by the question's words (validity.BY_WORDS)
         fused = newest_restatement_first(store, fused, past=False, query=query, words_only=True,
                                          rows=rows)
+    lifted = {i for i, s in fused.items() if s > before.get(i, 0.0)}  # the newest restatement
     asked = question_attribute(embedder, query, qv, store) if vec else None
     placed: set[int] = set()  # digest's facts of the attribute: the memory holds the answer
     if asked:  # the person's facts of the attribute asked about lead (retrieval/attribute_query)
         fused = lead_facts(store, embedder, fused, asked, past=past, rows=rows, filters=filters,
                            placed_out=placed)
+    if past:  # the one before the newest, found by meaning alone: ranked first, not quoted
+        before = dict(fused)
     fused = prefer_valid(store, fused, past=past,  # changed facts: current (or older) value first
                          earliest=past and asks_for_earliest(query))
-    lifted = placed | {i for i, s in fused.items() if s > before.get(i, 0.0)}
+    lifted |= placed | {i for i, s in fused.items() if s > before.get(i, 0.0)}
     sims, bm = dict(vec), {**dict(grams), **dict(kw)}
     rows.update(store.get_items([i for i in fused if i not in rows]))
     hits = []
-    for item_id, score in fused.items():
-        row = rows.get(item_id)
-        if row is None:
-            continue
+    for item_id, score in ((i, s) for i, s in fused.items() if i in rows):
+        row = rows[item_id]
         if row.get("valid_to") and not past:
             score *= SUPERSEDED_WEIGHT
         if retention_weight:
