@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 DERIVED_KINDS = ("summary", "fact", "reflection")  # what digest derives; the rest is verbatim
@@ -109,3 +110,16 @@ def speaker_name(role: str | None) -> str | None:
     e.g. 'Caroline'), else None."""
     r = (role or "").strip()
     return r if r and r.lower() not in GENERIC_ROLES and len(r) <= 64 else None
+
+
+def meta_of(row: dict) -> dict:
+    """An item row's ``meta`` JSON as a dict ({} when absent or unreadable)."""
+    try:
+        return json.loads(row.get("meta") or "{}") or {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def attrs_of(meta: dict) -> list[str]:
+    """The attributes digest set on a fact, from its meta (``attributes``, else ``attribute``)."""
+    return meta.get("attributes") or ([meta["attribute"]] if meta.get("attribute") else [])

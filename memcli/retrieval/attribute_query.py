@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from memcli.core.models import attrs_of, meta_of
 from memcli.core.phrasing import value_tokens
 from memcli.retrieval.attribute_meaning import (
     NAMED,
@@ -151,20 +152,8 @@ def lead_facts(store, embedder, fused: dict[int, float], attribute: str, *, past
     for rank, r in enumerate(order):
         out[r["id"]] = max(out.get(r["id"], 0.0), top * LIFT ** (len(order) - rank))
     if placed_out is not None:
-        placed_out.update(r["id"] for r in order if attribute in _set_on(r))
+        placed_out.update(r["id"] for r in order if attribute in attrs_of(meta_of(r)))
     return out
-
-
-def _set_on(row: dict) -> list[str]:
-    """The attributes digest set on a fact (its meta's ``attribute`` / ``attributes``)."""
-    import json
-
-    try:
-        meta = json.loads(row.get("meta") or "{}") or {}
-    except (TypeError, ValueError):
-        return []
-    return list(meta.get("attributes") or []) + ([meta["attribute"]] if meta.get("attribute")
-                                                  else [])
 
 
 def _told_at(rows: list[dict]):

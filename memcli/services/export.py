@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from memcli.core.errors import MemcliError
+from memcli.core.models import meta_of
 
 NOTE_KINDS = ("note", "section", "fact", "summary", "reflection")
 PERSON_KINDS = ("note", "section")  # what a person wrote or imported (not derived)
@@ -167,7 +168,7 @@ def export_markdown(memory, directory: str | os.PathLike, *, force: bool = False
         return msg_ref.get(item_id)
 
     for r in notes:
-        meta = _meta(r)
+        meta = meta_of(r)
         sources = store.sources_of(r["id"])
         links = store.links_of(r["id"])
         backlinks = store.backlinks_of(r["id"])
@@ -229,13 +230,6 @@ def _block_id(m: dict) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", raw).strip("-") or str(m["id"])
 
 
-def _meta(row: dict) -> dict:
-    try:
-        return json.loads(row.get("meta") or "{}") or {}
-    except ValueError:
-        return {}
-
-
 def note_key(r: dict) -> str:
     """The key a note is restored under: its own, else one made of what it says and when (so
     importing the same backup twice adds nothing)."""
@@ -247,7 +241,7 @@ def note_key(r: dict) -> str:
 
 
 def _note_record(r: dict) -> dict:
-    meta = _meta(r)
+    meta = meta_of(r)
     out = {"type": "note", "id": note_key(r), "kind": r["kind"], "source": r["source"],
            "title": r.get("title"), "text": r["text"], "created_at": r["created_at"],
            "tags": r["tags"], "path": r.get("path"), "heading": r.get("heading"),
@@ -284,7 +278,7 @@ def jsonl_records(memory, *, notes: bool = True) -> tuple[list[str], list[str], 
                 "id": r["id"], "kind": r["kind"], "title": r.get("title"), "text": r["text"],
                 "created_at": r["created_at"], "source": r["source"], "tags": r["tags"],
                 "importance": r.get("importance"), "valid_to": r.get("valid_to"),
-                "superseded_by": r.get("superseded_by"), "meta": _meta(r) or None,
+                "superseded_by": r.get("superseded_by"), "meta": meta_of(r) or None,
                 "sources": [ext.get(s, {"item_id": s}) for s in store.sources_of(r["id"])],
                 "links": [{"id": link["id"], "type": link["type"], "reason": link["reason"]}
                           for link in store.links_of(r["id"])],

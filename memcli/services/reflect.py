@@ -9,11 +9,10 @@ no later note on the same topic) and changes (superseded facts with their replac
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
-from memcli.core.models import NewItem
+from memcli.core.models import NewItem, meta_of
 from memcli.core.text import content_words, grounded, stem, words
 from memcli.services.digest.llmio import LLMCounter, call_json, llm_of
 from memcli.services.prompts import messages as prompt_messages
@@ -52,17 +51,10 @@ class ReflectReport:
         return asdict(self)
 
 
-def _meta(row) -> dict:
-    try:
-        return json.loads(row.get("meta") or "{}") or {}
-    except ValueError:
-        return {}
-
-
 def themes(notes: list[dict], min_notes: int = 3, max_themes: int = 3
            ) -> list[tuple[str, str, list[int]]]:
     """Words (by stem) that several notes come back to, excluding who the notes are about."""
-    subjects = {stem(w) for n in notes for w in words(_meta(n).get("subject") or "")}
+    subjects = {stem(w) for n in notes for w in words(meta_of(n).get("subject") or "")}
     by_stem: dict[str, list[dict]] = defaultdict(list)
     surface: dict[str, Counter] = defaultdict(Counter)
     for n in notes:
@@ -93,11 +85,11 @@ def themes(notes: list[dict], min_notes: int = 3, max_themes: int = 3
 
 
 def open_loops(notes: list[dict]) -> list[tuple[str, str, list[int]]]:
-    plans = [n for n in notes if _meta(n).get("type") == "decision"]
+    plans = [n for n in notes if meta_of(n).get("type") == "decision"]
     loose = []
     for p in plans:
         words = {stem(w) for w in content_words(p["text"]) if len(w) > 3}
-        followed = any(n["created_at"] > p["created_at"] and _meta(n).get("type") == "event" and
+        followed = any(n["created_at"] > p["created_at"] and meta_of(n).get("type") == "event" and
                        len(words & {stem(w) for w in content_words(n["text"])}) >= 2
                        for n in notes)
         if not followed:
@@ -122,7 +114,7 @@ def changes(store, notes: list[dict]) -> list[tuple[str, str, list[int]]]:
             new = store.get_item(new_id)
         except Exception:  # noqa: BLE001 - the newer note was forgotten meanwhile
             continue
-        attr = _meta(new).get("attribute") or "a fact"
+        attr = meta_of(new).get("attribute") or "a fact"
         out.append(("change", f"Changed ({attr}): “{old['text'][:90]}” → “{new['text'][:90]}” "
                               f"(since {new['created_at'][:10]}).", [old["id"], new_id]))
     return out

@@ -15,11 +15,11 @@ the pair, and a pair those guards would drop is closed only on the model's "upda
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from memcli.core.models import attrs_of, meta_of
 from memcli.core.slots import (
     EVENT,
     UPDATE_MARKERS,
@@ -50,17 +50,6 @@ class Pair:
     verdict: str  # update | both_true | unrelated
     reason: str
     method: str = "rule"
-
-
-def meta_of(row: dict) -> dict:
-    try:
-        return json.loads(row.get("meta") or "{}") or {}
-    except (TypeError, ValueError):
-        return {}
-
-
-def attrs_of(meta: dict) -> list[str]:
-    return meta.get("attributes") or ([meta["attribute"]] if meta.get("attribute") else [])
 
 
 _VALUE = r"(?-i:[A-Z0-9][\w&'.@+-]*(?:[ -][A-Z0-9][\w&'.@+-]*)*)"
